@@ -1,0 +1,214 @@
+"""`nndl list | run | report | data`: the command line.
+
+Errors a user can cause (`NndlError`) print one line and exit 2; anything else prints one line
+naming the exception and exits 1. `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nndl.errors import NndlError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fifteen classic deep-learning studies, each one command.")
+console = Console()
+err = Console(stderr=True)
+_DEBUG = {"on": False}
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("nndl").setLevel(logging.INFO)
+
+
+@app.command("list")
+def list_studies(out: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs")):
+    """Every registered study: id, slug, title, datasets and the state of its latest run."""
+    from nndl.io import read_json
+    from nndl.registry import all_studies
+    from nndl.run import latest_run
+
+    table = Table("id", "slug", "title", "datasets", "latest run")
+    for s in all_studies():
+        folder = latest_run(out, s.id)
+        state = "-"
+        if folder is not None:
+            m = read_json(folder / "manifest.json")
+            state = f"{m.get('status')} ({m.get('profile')}, {folder.name[:15]})"
+        table.add_row(s.id, s.slug, s.title, ", ".join(s.datasets), state)
+    console.print(table)
+
+
+def _headline(study, metrics: dict) -> str:
+    from nndl.report import fmt
+
+    return ", ".join(f"{k}={fmt(metrics[k])}" for k in study.headline if k in metrics)
+
+
+def _dry_run(study, opts) -> None:
+    from nndl import config as cfg
+    from nndl.data import get_dataset
+
+    conf = cfg.resolve(study.config, opts.profile, opts.overrides)
+    console.print(f"[bold]{study.id}[/] {study.title}: profile {opts.profile}, seed {opts.seed}")
+    table = Table("key", "value", "meaning")
+    helps = cfg.field_help(study.config)
+    for k, v in cfg.to_dict(conf).items():
+        table.add_row(k, str(v), helps.get(k, ""))
+    console.print(table)
+    plan = getattr(study.config, "plan", None)
+    if plan:
+        for line in conf.plan(opts.data_root):
+            console.print(f"  - {line}")
+    for name in study.datasets:
+        info = get_dataset(name)
+        if info.kind == "embedded":
+            state = "embedded (always available)"
+        else:
+            where = info.locate(opts.data_root)
+            state = f"found at {where}" if where else f"missing under {opts.data_root} ({info.layout})"
+        console.print(f"  - dataset {name}: {state}")
+
+
+@app.command()
+def run(
+    studies: Annotated[list[str], typer.Argument(help="Study ids or slugs, or 'all'.")],
+    profile: Annotated[str, typer.Option(help="smoke | quick | full")] = "quick",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    data_root: Annotated[Path, typer.Option(help="Where real datasets are looked for.")] = Path("data"),
+    out: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs"),
+    set_: Annotated[list[str], typer.Option("--set", help="Config override key=value.")] = [],  # noqa: B006
+    resume: Annotated[bool, typer.Option(help="Continue the latest unfinished run.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan without training.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+):
+    """Run studies; each writes runs/<study>/<run-id>/report.html."""
+    from nndl import config as cfg
+    from nndl import offline
+    from nndl.registry import all_studies, get_study
+    from nndl.run import RunOptions, execute
+
+    _DEBUG["on"] = debug
+    _setup_logging(verbose=debug)
+    selected = all_studies() if [s.lower() for s in studies] == ["all"] else [get_study(s) for s in studies]
+    opts = RunOptions(profile=profile, device=device, seed=seed, data_root=data_root, out=out,
+                      overrides=cfg.parse_overrides(set_), resume=resume)
+    if opts.overrides and len(selected) > 1:
+        raise NndlError("--set applies to one study at a time; run the studies separately.")
+    if dry_run:
+        for study in selected:
+            _dry_run(study, opts)
+        return
+    offline.configure()
+    results = []
+    for study in selected:
+        t0 = time.perf_counter()
+        try:
+            folder = execute(study, opts)
+        except NndlError as e:
+            if len(selected) == 1 and not debug:
+                _fail(str(e), e.exit_code)
+            if debug:
+                raise
+            results.append((study, "failed", time.perf_counter() - t0, str(e), None))
+            err.print(f"[red]{study.id} failed:[/] {e}", highlight=False)
+            continue
+        except KeyboardInterrupt:
+            _fail(f"{study.id} interrupted; continue it with: nndl run {study.id} --resume", 130)
+        except Exception as e:  # noqa: BLE001 - one line per failed study; --debug shows all
+            if debug:
+                raise
+            if len(selected) == 1:
+                _fail(f"{study.id} failed: {type(e).__name__}: {e} (--debug shows the traceback)", 1)
+            results.append((study, "failed", time.perf_counter() - t0, f"{type(e).__name__}: {e}", None))
+            err.print(f"[red]{study.id} failed:[/] {type(e).__name__}: {e}", highlight=False)
+            continue
+        from nndl.io import read_json
+
+        metrics = read_json(folder / "metrics.json")
+        results.append((study, "complete", time.perf_counter() - t0, _headline(study, metrics), folder))
+        console.print(f"[green]{study.id}[/] report: {folder / 'report.html'}", highlight=False)
+    if len(selected) > 1:
+        table = Table("study", "status", "time", "headline / error")
+        for study, status, secs, text, _ in results:
+            colour = "green" if status == "complete" else "red"
+            table.add_row(study.id, f"[{colour}]{status}[/]", f"{secs:.0f} s", text)
+        console.print(table)
+    if any(r[1] != "complete" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(out: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs")):
+    """Build runs/index.html linking every study's latest report, with headline numbers."""
+    from nndl.index import build_index
+
+    path = build_index(out)
+    console.print(f"index: {path}", highlight=False)
+
+
+@app.command()
+def data(data_root: Annotated[Path, typer.Option(help="Where real datasets are looked for.")] = Path("data")):
+    """Every known dataset: where it is looked for, whether it is present, how to get it."""
+    from nndl.data import all_datasets
+
+    table = Table("dataset", "kind", "status", "expected layout / source", "how to get it")
+    for info in all_datasets():
+        if info.kind == "embedded":
+            status = "[green]embedded[/]"
+        elif info.kind == "user":
+            status = "your folder"
+        else:
+            where = info.locate(data_root)
+            status = f"[green]present[/] {where}" if where else f"[yellow]missing[/] in {data_root}"
+        table.add_row(info.name, info.kind, status, info.layout or info.description, info.how_to_get)
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except NndlError as e:
+        if _DEBUG["on"]:
+            raise
+        _fail(str(e), e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors and anything unexpected: one line
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if _DEBUG["on"]:
+            raise
+        err.print(f"[bold red]error:[/] {type(e).__name__}: {e} (--debug shows the traceback)")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

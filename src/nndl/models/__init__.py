@@ -1,0 +1,1 @@
+"""Models written by hand for the studies (library models come from timm/torchvision/...)."""

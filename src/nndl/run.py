@@ -1,0 +1,294 @@
+"""One run of one study: its folder, seed, device, threads, manifest, log, resume and outputs.
+
+    runs/<study>/<run-id>/
+        manifest.json   status: running | failed (with the error) | interrupted | complete
+        config.yaml     the resolved config, profile and seed
+        metrics.json    deterministic results (same seed, same CPU machine -> same bytes)
+        timings.json    every wall-clock measurement (never in metrics.json)
+        report.md, report.html, figures/, tables/, checkpoints/, log.txt, env.json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nndl import config as cfg
+from nndl.errors import ConfigError, NndlError
+from nndl.io import check_writable, read_json, write_json
+from nndl.registry import Study
+
+log = logging.getLogger("nndl")
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world_size) under torchrun, else (0, 1)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def select_device(name: str = "auto") -> str:
+    """'auto' picks cuda, then mps, then cpu; an unavailable explicit choice is an error."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available.")
+    if name == "mps" and not (torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for but MPS is not available.")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"Unknown device '{name}'. Valid: auto, cpu, cuda, mps.")
+    return name
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(seed)
+
+
+def _git_revision() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class RunOptions:
+    profile: str = "quick"
+    device: str = "auto"
+    seed: int = 0
+    data_root: Path = Path("data")
+    out: Path = Path("runs")
+    overrides: dict[str, str] = field(default_factory=dict)
+    resume: bool = False
+    threads: int | None = None  # torch intra-op threads; None = all cores
+    quiet: bool = False  # no progress bars
+
+
+class RunContext:
+    """What a study's `run(ctx)` gets: config, folders, device, report, metrics, timings, cache."""
+
+    def __init__(self, study: Study, config, opts: RunOptions, folder: Path, device: str):
+        from nndl.cache import ArtifactCache
+        from nndl.report import Report
+
+        self.study, self.config, self.opts = study, config, opts
+        self.profile, self.seed, self.device = opts.profile, opts.seed, device
+        self.data_root = Path(opts.data_root)
+        self.folder = folder
+        self.rank, self.world_size = dist_info()
+        self.is_main = self.rank == 0
+        self.metrics: dict[str, Any] = {}  # deterministic results -> metrics.json
+        self.timings: dict[str, Any] = {}  # wall-clock seconds -> timings.json
+        self.report = Report(folder, title=f"{study.id}: {study.title}")
+        self.cache = ArtifactCache.default(opts.out)
+        self.resume = opts.resume
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.folder / "checkpoints"
+
+    @contextlib.contextmanager
+    def timer(self, name: str):
+        """Time a block into timings.json under `name` (seconds)."""
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - t0
+
+    def provenance(self, what: str, source: str) -> None:
+        """Say where data or weights came from; shown at the top of the report."""
+        self.report.provenance[what] = source
+
+
+class RunFolder:
+    """Creates or reopens `runs/<study>/<run-id>` and keeps its manifest honest."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def manifest(self) -> dict:
+        return read_json(self.manifest_path) if self.manifest_path.exists() else {}
+
+    def set_status(self, status: str, **extra) -> None:
+        m = self.manifest()
+        m.update(status=status, **extra)
+        write_json(self.manifest_path, m, digits=None)
+
+
+def new_run_id(profile: str, seed: int) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    return f"{stamp}-{profile}-s{seed}"
+
+
+def latest_run(out: Path, study_id: str, *, unfinished: bool = False) -> Path | None:
+    """The newest run folder of a study (optionally the newest not complete)."""
+    base = out / study_id
+    if not base.is_dir():
+        return None
+    for folder in sorted((p for p in base.iterdir() if p.is_dir()), reverse=True):
+        mpath = folder / "manifest.json"
+        if not mpath.exists():
+            continue
+        if unfinished and read_json(mpath).get("status") == "complete":
+            continue
+        return folder
+    return None
+
+
+def _prepare_folder(study: Study, config, opts: RunOptions) -> tuple[Path, Any, bool]:
+    """The run folder, the config to use and whether this continues an earlier run."""
+    out = Path(opts.out)
+    check_writable(out)
+    if opts.resume:
+        folder = latest_run(out, study.id, unfinished=True)
+        if folder is not None:
+            saved = yaml.safe_load((folder / "config.yaml").read_text())
+            if saved["profile"] != opts.profile or saved["seed"] != opts.seed:
+                raise ConfigError(
+                    f"--resume: the unfinished run {folder} used profile {saved['profile']} and "
+                    f"seed {saved['seed']}; pass the same --profile and --seed."
+                )
+            resumed = cfg.resolve(study.config, opts.profile, saved["config"])
+            if opts.overrides and resumed != config:
+                raise ConfigError(f"--resume: --set values differ from those of {folder}.")
+            return folder, resumed, True
+        log.info("--resume: no unfinished %s run in %s; starting a new one", study.id, out)
+    folder = out / study.id / new_run_id(opts.profile, opts.seed)
+    return folder, config, False
+
+
+def env_info(device: str, threads: int) -> dict:
+    import numpy
+    import torch
+
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": threads,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "device": device,
+        "cuda": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "git_revision": _git_revision(),
+        "command": " ".join(sys.argv),
+        "nndl": __import__("nndl").__version__,
+    }
+    for mod in ("torchvision", "keras", "sklearn", "timm", "transformers", "tensorflow"):
+        if mod in sys.modules:
+            info[mod] = getattr(sys.modules[mod], "__version__", "?")
+    return info
+
+
+def execute(study: Study, opts: RunOptions) -> Path:
+    """Run `study` under the run contract; returns the run folder. Raises on failure."""
+    import torch
+
+    config = cfg.resolve(study.config, opts.profile, opts.overrides)
+    device = select_device(opts.device)
+    folder, config, resumed = _prepare_folder(study, config, opts)
+    rank, world = dist_info()
+    threads = opts.threads or int(os.environ.get("NNDL_THREADS", 0)) or (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, threads // world))
+    if world > 1:
+        import torch.distributed as torch_dist
+
+        if not torch_dist.is_initialized():
+            torch_dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    run = RunFolder(folder)
+    ctx = RunContext(study, config, opts, folder, device)
+    file_handler = None
+    if ctx.is_main:
+        folder.mkdir(parents=True, exist_ok=True)
+        for sub in ("figures", "tables", "checkpoints"):
+            (folder / sub).mkdir(exist_ok=True)
+        prior = run.manifest()
+        run.set_status(
+            "running",
+            study=study.id,
+            title=study.title,
+            profile=opts.profile,
+            seed=opts.seed,
+            run_id=folder.name,
+            started=prior.get("started") or dt.datetime.now().isoformat(timespec="seconds"),
+            resumed=resumed or prior.get("resumed", False),
+            error=None,
+        )
+        from nndl.io import atomic_write
+
+        atomic_write(
+            folder / "config.yaml",
+            yaml.safe_dump(
+                {"study": study.id, "profile": opts.profile, "seed": opts.seed,
+                 "config": cfg.to_dict(config)},
+                sort_keys=False,
+            ),
+        )
+        file_handler = logging.FileHandler(folder / "log.txt")
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(file_handler)
+    log.info("run %s (%s profile, seed %d, device %s) in %s", study.id, opts.profile, opts.seed,
+             device, folder)
+    seed_everything(opts.seed)
+    t0 = time.perf_counter()
+    try:
+        study.run(ctx)
+        ctx.timings["total_s"] = time.perf_counter() - t0
+        if ctx.is_main:
+            write_json(folder / "metrics.json", ctx.metrics)
+            write_json(folder / "timings.json", ctx.timings, digits=4)
+            write_json(folder / "env.json", env_info(device, torch.get_num_threads()), digits=None)
+            ctx.report.header_facts = {
+                "study": study.id, "profile": opts.profile, "seed": opts.seed, "device": device,
+                "threads": torch.get_num_threads(), "run": folder.name,
+                "wall time": f"{ctx.timings['total_s']:.1f} s",
+            }
+            ctx.report.write()
+            run.set_status("complete", finished=dt.datetime.now().isoformat(timespec="seconds"),
+                           headline={k: ctx.metrics.get(k) for k in study.headline})
+    except KeyboardInterrupt:
+        if ctx.is_main:
+            run.set_status("interrupted", error="interrupted; continue with --resume")
+        raise
+    except BaseException as e:
+        if ctx.is_main:
+            msg = str(e) if isinstance(e, NndlError) else f"{type(e).__name__}: {e}"
+            run.set_status("failed", error=msg)
+        raise
+    finally:
+        if file_handler is not None:
+            log.removeHandler(file_handler)
+            file_handler.close()
+    return folder

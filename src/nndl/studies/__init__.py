@@ -1,0 +1,1 @@
+"""The fifteen studies; each module registers itself with `@study`."""

@@ -1,0 +1,43 @@
+"""Test session setup: nothing is written outside temporary folders, nothing touches the network.
+
+HOME, caches and library config folders are redirected before any library is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_TMP_HOME = Path(tempfile.mkdtemp(prefix="nndl-test-home-"))
+for var, sub in {
+    "HOME": "",
+    "XDG_CACHE_HOME": ".cache",
+    "XDG_CONFIG_HOME": ".config",
+    "MPLCONFIGDIR": ".config/matplotlib",
+    "KERAS_HOME": ".keras",
+    "TORCH_HOME": ".cache/torch",
+    "HF_HOME": ".cache/huggingface",
+    "NNDL_CACHE": ".cache/nndl",
+}.items():
+    os.environ[var] = str(_TMP_HOME / sub)
+os.environ["NNDL_OFFLINE"] = "1"  # no network probes: loaders must fail fast
+os.environ["NNDL_QUIET"] = "1"
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TMP_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (real public data packs); the test is skipped where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA.resolve()

@@ -1,0 +1,121 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nndl.errors import TrainingError
+from nndl.train import ArrayData, TorchTrainable, epoch_batches, evaluate, fit
+
+
+def _data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return ArrayData(x, y)
+
+
+def _trainable(lr=0.1):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Dropout(0.2), torch.nn.ReLU(),
+                                torch.nn.Linear(16, 2))
+    return TorchTrainable(model, torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9))
+
+
+def test_batches_depend_only_on_seed_and_epoch():
+    a = epoch_batches(10, 4, seed=1, epoch=2)
+    b = epoch_batches(10, 4, seed=1, epoch=2)
+    assert [list(x) for x in a] == [list(x) for x in b]
+    assert sorted(np.concatenate(a)) == list(range(10)) and [len(x) for x in a] == [4, 4, 2]
+    assert [list(x) for x in epoch_batches(10, 4, 1, 3)] != [list(x) for x in a]
+
+
+def test_fit_learns_and_records_history(tmp_path):
+    train, val = _data(), _data(seed=1)
+    t = _trainable()
+    h = fit(t, train, val, name="m", num_epochs=5, batch_size=16, checkpoint_dir=tmp_path)
+    assert [e["epoch"] for e in h.epochs] == [1, 2, 3, 4, 5] and len(h.epoch_seconds) == 5
+    assert h.last("val_acc") > 0.85 and h.last("train_loss") < h.epochs[0]["train_loss"]
+    assert (tmp_path / "m.pt").exists()
+    assert evaluate(t, val, 32)["acc"] == pytest.approx(h.last("val_acc"))
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_at(epoch_to_crash):
+    def hook(epoch, record):
+        if epoch == epoch_to_crash:
+            raise Crash
+
+    return hook
+
+
+def test_resume_from_epoch_checkpoint_matches_uninterrupted_run(tmp_path):
+    train, val = _data(), _data(seed=1)
+    ref = fit(_trainable(), train, val, name="m", num_epochs=4, batch_size=16,
+              checkpoint_dir=tmp_path / "ref")
+    torch.manual_seed(123)  # the process that crashed had consumed RNG differently
+    with pytest.raises(Crash):
+        fit(_trainable(), train, val, name="m", num_epochs=4, batch_size=16,
+            checkpoint_dir=tmp_path / "run", on_epoch_end=_crash_at(2))
+    resumed_t = _trainable()
+    resumed = fit(resumed_t, train, val, name="m", num_epochs=4, batch_size=16,
+                  checkpoint_dir=tmp_path / "run", resume=True)
+    assert resumed.resumed_from == 2
+    assert resumed.epochs == ref.epochs  # same floats, bit for bit
+
+
+def test_resume_mid_epoch_from_step_checkpoint(tmp_path):
+    train = _data()
+    ref_t = _trainable()
+    fit(ref_t, train, None, name="m", num_epochs=2, batch_size=16, checkpoint_dir=tmp_path / "a")
+
+    class StopAfter(TorchTrainable):
+        calls = 0
+
+        def train_step(self, batch):
+            StopAfter.calls += 1
+            if StopAfter.calls == 9:  # in epoch 2, after the step-8 checkpoint
+                raise Crash
+            return super().train_step(batch)
+
+    t = _trainable()
+    crashing = StopAfter(t.module, t.optimizer)
+    with pytest.raises(Crash):
+        fit(crashing, train, None, name="m", num_epochs=2, batch_size=16,
+            checkpoint_dir=tmp_path / "b", checkpoint_every=2)
+    t2 = _trainable()
+    fit(t2, train, None, name="m", num_epochs=2, batch_size=16, checkpoint_dir=tmp_path / "b",
+        resume=True, checkpoint_every=2)
+    for p, q in zip(ref_t.module.parameters(), t2.module.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
+    train = _data()
+    t = _trainable(lr=1e30)
+    with pytest.raises(TrainingError, match="loss became (nan|inf).*last good checkpoint"):
+        fit(t, train, None, name="m", num_epochs=50, batch_size=16, checkpoint_dir=tmp_path)
+    if (tmp_path / "m.pt").exists():
+        state = torch.load(tmp_path / "m.pt", weights_only=False)
+        assert all(torch.isfinite(v).all() for v in state["trainable"]["model"].values())
+        assert all(math.isfinite(e["train_loss"]) for e in state["epochs"])
+
+
+def test_finished_checkpoint_skips_training(tmp_path):
+    train = _data()
+    t = _trainable()
+    fit(t, train, None, name="m", num_epochs=2, batch_size=16, checkpoint_dir=tmp_path)
+
+    class NoTrain(TorchTrainable):
+        def train_step(self, batch):
+            raise AssertionError("training should have been skipped")
+
+    t2 = _trainable()
+    h = fit(NoTrain(t2.module, t2.optimizer), train, None, name="m", num_epochs=2, batch_size=16,
+            checkpoint_dir=tmp_path, resume=True)
+    assert len(h.epochs) == 2
+    for p, q in zip(t.module.parameters(), t2.module.parameters(), strict=True):
+        assert torch.equal(p, q)
