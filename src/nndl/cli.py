@@ -26,8 +26,12 @@ err = Console(stderr=True)
 _DEBUG = {"on": False}
 
 
-def _fail(message: str, code: int) -> None:
+def _error(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> None:
+    _error(message)
     raise typer.Exit(code)
 
 
@@ -53,9 +57,22 @@ def list_studies(out: Annotated[Path, typer.Option(help="Runs folder.")] = Path(
         state = "-"
         if folder is not None:
             m = read_json(folder / "manifest.json")
-            state = f"{m.get('status')} ({m.get('profile')}, {folder.name[:15]})"
+            status = m.get("status")
+            if status == "running" and not _alive(m.get("pid")):
+                status = "interrupted (nndl run --resume)"
+            state = f"{status} ({m.get('profile')}, {folder.name[:15]})"
         table.add_row(s.id, s.slug, s.title, ", ".join(s.datasets), state)
     console.print(table)
+
+
+def _alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except OSError:
+        return False
+    return True
 
 
 def _headline(study, metrics: dict) -> str:
@@ -172,17 +189,20 @@ def data(data_root: Annotated[Path, typer.Option(help="Where real datasets are l
     """Every known dataset: where it is looked for, whether it is present, how to get it."""
     from nndl.data import all_datasets
 
-    table = Table("dataset", "kind", "status", "expected layout / source", "how to get it")
+    console.print(f"Real datasets are looked for under [bold]{data_root.resolve()}[/] (--data-root).")
     for info in all_datasets():
         if info.kind == "embedded":
-            status = "[green]embedded[/]"
+            status = "[green]embedded[/] (always available)"
         elif info.kind == "user":
-            status = "your folder"
+            status = "your own folder"
         else:
             where = info.locate(data_root)
-            status = f"[green]present[/] {where}" if where else f"[yellow]missing[/] in {data_root}"
-        table.add_row(info.name, info.kind, status, info.layout or info.description, info.how_to_get)
-    console.print(table)
+            status = f"[green]present[/] at {where}" if where else "[yellow]missing[/]"
+        console.print(f"\n[bold]{info.name}[/] ({info.kind}): {info.description}", highlight=False)
+        console.print(f"  status: {status}", highlight=False)
+        if info.layout:
+            console.print(f"  layout: {info.layout}", highlight=False)
+        console.print(f"  how to get it: {info.how_to_get}", highlight=False)
 
 
 def main() -> None:
@@ -191,21 +211,20 @@ def main() -> None:
     except NndlError as e:
         if _DEBUG["on"]:
             raise
-        _fail(str(e), e.exit_code)
+        _error(str(e))
+        sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
     except Exception as e:  # click usage errors and anything unexpected: one line
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # click usage errors (typer vendors click)
             e.show()
             sys.exit(e.exit_code)
         if _DEBUG["on"]:
             raise
-        err.print(f"[bold red]error:[/] {type(e).__name__}: {e} (--debug shows the traceback)")
+        _error(f"{type(e).__name__}: {e} (--debug shows the traceback)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -245,6 +245,8 @@ def execute(study: Study, opts: RunOptions) -> Path:
             started=prior.get("started") or dt.datetime.now().isoformat(timespec="seconds"),
             resumed=resumed or prior.get("resumed", False),
             error=None,
+            pid=os.getpid(),
+            host=platform.node(),
         )
         from nndl.io import atomic_write
 

@@ -40,9 +40,19 @@ def register(info: DatasetInfo) -> DatasetInfo:
     return info
 
 
-def all_datasets() -> list[DatasetInfo]:
-    from nndl.data import digits, mnist, imagefolder  # noqa: F401 - registration
+def _load_all() -> None:
+    """Import every module of this package once: each registers its datasets."""
+    import importlib
+    import pkgutil
 
+    import nndl.data
+
+    for mod in pkgutil.walk_packages(nndl.data.__path__, "nndl.data."):
+        importlib.import_module(mod.name)
+
+
+def all_datasets() -> list[DatasetInfo]:
+    _load_all()
     return [_DATASETS[k] for k in sorted(_DATASETS)]
 
 

@@ -1,0 +1,1 @@
+"""Renderers for the embedded datasets: shapes, faces, scenes, crowds, text tasks."""

@@ -1,0 +1,1 @@
+"""Methods shared by the studies: hand-written algorithms and training step functions."""
