@@ -6,10 +6,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
 from test_data import make_mnist
 
 A04_SMALL = ["--set", "max_train=200", "--set", "hidden_sizes=16,16,16"]

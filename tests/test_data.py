@@ -43,7 +43,7 @@ def test_registry_lists_the_foundation_datasets():
 def test_digits_are_real_28x28_in_unit_range_and_stratified():
     x_tr, y_tr, x_te, y_te = load_digits_28()
     assert x_tr.shape[1:] == (28, 28) and len(x_tr) + len(x_te) == 1797
-    assert x_tr.dtype == np.float32 and 0 <= x_tr.min() and x_tr.max() <= 1
+    assert x_tr.dtype == np.float32 and x_tr.min() >= 0 and x_tr.max() <= 1
     assert np.bincount(y_te).min() >= 35  # every class in the test split
 
 

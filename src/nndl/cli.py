@@ -36,12 +36,14 @@ def _fail(message: str, code: int) -> None:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("nndl").setLevel(logging.INFO)
+    """Warnings on the console (INFO with --debug); every INFO line goes to the run's log.txt."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("nndl")
+    logger.setLevel(logging.INFO)
+    logger.handlers = [handler]
+    logger.propagate = False
 
 
 @app.command("list")

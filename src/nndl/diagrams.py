@@ -1,11 +1,12 @@
 """Diagrams for the reports, drawn with matplotlib alone (no graphviz: dependencies stay pip-only).
 
 - `draw_graph(nodes, edges, title)`: a small layered-DAG drawer. Columns by longest path, nodes
-  ordered within a column by barycentre sweeps (fewer crossings), chains kept on one row,
-  boxes coloured by kind, arrows as `FancyArrowPatch`. Long graphs can wrap onto several rows.
+  ordered within a column by barycentre sweeps (fewer crossings), chains kept on one line,
+  boxes coloured by kind, arrows as `FancyArrowPatch`. A long graph can be split into rows.
 - `network_figure(layer_sizes)`: the classic neuron diagram of a fully connected network.
 - `forward_graph(num_layers)` / `backward_graph(num_layers)`: the computation graphs of the MLP
-  of study a04, forward (x to the loss) and backward (the loss to every dW_l, db_l).
+  of study a04, one row per layer: forward from x to the loss, backward from the loss to every
+  dW_l and db_l.
 
 All functions return a `matplotlib.figure.Figure` built without pyplot (no GUI backend, no global
 figure list): save it with `fig.savefig(path, dpi=...)`. Coordinates inside a figure are inches.
@@ -13,7 +14,8 @@ figure list): save it with `fig.savefig(path, dpi=...)`. Coordinates inside a fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,13 +33,21 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "loss": ("#fee2e2", "#b91c1c", "loss"),
     "grad": ("#ede9fe", "#6d28d9", "gradient"),
 }
-# Which predecessor a node stays level with (lower = preferred): the data path (values,
-# gradients, ops) rather than the parameters feeding into it from the side.
+# Which predecessor a node stays level with (lower = preferred; the same kind comes first):
+# the data path (loss, gradients, ops, values) rather than what feeds into it from the side.
 _ALIGN_RANK = {"loss": 0, "grad": 1, "op": 2, "value": 3, "input": 4, "param": 5}
 
 EDGE_COLOR = "#4b5563"
+TEXT_COLOR = "#111827"
 FONT_SIZE = 11.0  # node labels, points
 PT = 1 / 72  # inches per point
+
+# layout, inches
+PAD_X, PAD_Y = 0.16, 0.11  # text to box edge
+COL_GAP, ROW_GAP = 0.5, 0.26  # between columns (room for the arrows), between stacked boxes
+BAND_GAP = 0.62  # between rows of the graph; the wrap-around arrows run in it
+LANE = 0.1  # between edges that pass around the same columns
+TITLE_H, LEGEND_H = 0.75, 0.55
 
 
 # -- graph structure ------------------------------------------------------------------------------
@@ -70,7 +80,7 @@ def _parse(nodes: Sequence[Node], edges: Sequence[Edge]):
 
 
 def layer_nodes(nodes: Sequence[Node], edges: Sequence[Edge]) -> dict[str, int]:
-    """Column of every node: longest path from the sources, left to right.
+    """Column of every node: the longest path from a source, left to right.
 
     A source (a parameter, an input) is then moved right, to the column just before its first
     consumer, so that W_3 sits next to the product that uses it, not in column 0.
@@ -109,9 +119,9 @@ def _crossings(order: list[list[str]], succs: dict[str, list[str]]) -> int:
 def _order_columns(columns, preds, succs, sweeps: int = 4) -> list[list[str]]:
     """Order nodes within columns by the barycentre heuristic, keeping the best order seen.
 
-    Each sweep sorts a column by the mean position of the node's neighbours in the columns
-    already placed (left-to-right with predecessors, then right-to-left with successors).
-    Ties keep the current order, so the caller's node order decides when nothing else does.
+    Each sweep sorts a column by the mean position of the node's neighbours (left to right with
+    predecessors, then right to left with successors). Ties keep the current order, so the
+    caller's node order decides where nothing else does.
     """
     order = [list(col) for col in columns]
     best, best_cross = [list(c) for c in order], _crossings(order, succs)
@@ -121,60 +131,63 @@ def _order_columns(columns, preds, succs, sweeps: int = 4) -> list[list[str]]:
             pos = {v: i for col in order for i, v in enumerate(col)}
             neighbours = preds if down else succs
 
-            def barycentre(v, pos=pos, neighbours=neighbours):
+            def key(v, pos=pos, neighbours=neighbours):
                 near = [pos[u] for u in neighbours[v]]
-                return sum(near) / len(near) if near else pos[v]
+                return (sum(near) / len(near) if near else pos[v], pos[v])
 
-            order[c] = sorted(order[c], key=lambda v, pos=pos, bc=barycentre: (bc(v), pos[v]))
+            order[c] = sorted(order[c], key=key)
         cross = _crossings(order, succs)
         if cross < best_cross:
             best, best_cross = [list(c) for c in order], cross
     return best
 
 
-def _depths(order, layer, preds, succs, kind) -> dict[str, float]:
-    """Vertical slot of every node (0 = top), keeping chains of nodes on one row.
+def _depths(order, col, band, preds, succs, kind) -> dict[str, float]:
+    """Vertical slot of every node (0 = top, in units of one box plus gap), per row of the graph.
 
     A simplified Brandes-Koepf placement: each node is aligned with one predecessor in the
-    previous column (the median of its preferred kind, without crossing earlier alignments);
-    aligned nodes form blocks that share a row. Blocks are packed from the top so that nodes in
-    a column keep their order at least one slot apart; single nodes then move toward the median
-    of their neighbours within the room their column leaves them.
+    previous column of its row (the preferred kind first, its median, without crossing earlier
+    alignments); aligned nodes form blocks that share a line. Blocks are packed from the top so
+    that a column keeps its order, one slot apart. Single nodes then move toward their
+    neighbours within the room their column leaves; a side input of a row's entry node (the
+    node an arrow from the previous row comes into) goes just above it.
     """
-    pos = {v: i for col in order for i, v in enumerate(col)}
+    pos = {v: i for c in order for i, v in enumerate(c)}
+    entry = {v for v in pos if any(band[u] != band[v] for u in preds[v])}
     aligned_to: dict[str, str] = {}
     for c in range(1, len(order)):
         claimed, last = set(), -1
         for v in order[c]:
-            cands = [u for u in preds[v] if layer[u] == c - 1]
-            if not cands:
+            if v in entry:  # arrives from the row above: starts its own line
                 continue
-            best = min(_rank(kind[v], kind[u]) for u in cands)
-            cands = sorted((u for u in cands if _rank(kind[v], kind[u]) == best), key=pos.get)
-            for u in (cands[(len(cands) - 1) // 2], cands[len(cands) // 2]):  # the medians
-                if u not in claimed and pos[u] > last:
-                    aligned_to[v], last = u, pos[u]
-                    claimed.add(u)
+            cands = [u for u in preds[v] if col[u] == c - 1 and band[u] == band[v]]
+            for rank in sorted({_rank(kind[v], kind[u]) for u in cands}):
+                group = sorted((u for u in cands if _rank(kind[v], kind[u]) == rank), key=pos.get)
+                medians = dict.fromkeys((group[(len(group) - 1) // 2], group[len(group) // 2]))
+                free = [u for u in medians if u not in claimed and pos[u] > last]
+                if free:
+                    aligned_to[v], last = free[0], pos[free[0]]
+                    claimed.add(free[0])
                     break
     root: dict[str, str] = {}
-    for col in order:
-        for v in col:
+    for c in order:
+        for v in c:
             root[v] = root[aligned_to[v]] if v in aligned_to else v
-    size = {r: 0 for r in root.values()}
+    size = dict.fromkeys(root.values(), 0)
     for v in root:
         size[root[v]] += 1
 
-    # block b below block a in some column -> depth(b) >= depth(a) + 1; longest path from the top
+    # block b under block a in some column: depth(b) >= depth(a) + 1; longest path from the top
     below: dict[str, set[str]] = {r: set() for r in size}
-    for col in order:
-        for a, b in zip(col[:-1], col[1:], strict=True):
+    for c in order:
+        for a, b in zip(c[:-1], c[1:], strict=True):
             below[root[a]].add(root[b])
-    indegree = {r: 0 for r in size}
+    indegree = dict.fromkeys(size, 0)
     for r in below:
         for s in below[r]:
             indegree[s] += 1
     ready = [r for r in size if indegree[r] == 0]
-    block_depth = {r: 0.0 for r in size}
+    block_depth = dict.fromkeys(size, 0.0)
     seen = 0
     while ready:
         r = ready.pop()
@@ -185,18 +198,22 @@ def _depths(order, layer, preds, succs, kind) -> dict[str, float]:
             if indegree[s] == 0:
                 ready.append(s)
     if seen != len(size):  # cannot happen with non-crossing alignments; say so if it does
-        raise RuntimeError("graph layout: inconsistent row constraints (alignment crossing)")
+        raise RuntimeError("graph layout: inconsistent row constraints (crossing alignments)")
     depth = {v: block_depth[root[v]] for v in root}
 
-    for _ in range(3):  # pull lone nodes toward their neighbours, inside their column's room
-        for col in order:
-            for i, v in enumerate(col):
-                near = sorted(depth[u] for u in preds[v] + succs[v])
+    for _ in range(3):  # move single nodes toward their neighbours, inside their column's room
+        for c in order:
+            for i, v in enumerate(c):
+                near = sorted(depth[u] for u in preds[v] + succs[v] if band[u] == band[v])
                 if size[root[v]] > 1 or not near:
                     continue
-                target = near[(len(near) - 1) // 2]
-                lo = depth[col[i - 1]] + 1 if i > 0 else float("-inf")
-                hi = depth[col[i + 1]] - 1 if i + 1 < len(col) else float("inf")
+                side_of_entry = [depth[w] for w in succs[v] if w in entry and band[w] == band[v]]
+                if not preds[v] and side_of_entry:
+                    target = min(side_of_entry) - 1
+                else:
+                    target = near[(len(near) - 1) // 2]
+                lo = depth[c[i - 1]] + 1 if i > 0 else float("-inf")
+                hi = depth[c[i + 1]] - 1 if i + 1 < len(c) else float("inf")
                 depth[v] = min(max(target, lo), hi)
     return depth
 
@@ -205,7 +222,8 @@ def _rank(kind_v: str, kind_u: str) -> int:
     return -1 if kind_u == kind_v else _ALIGN_RANK[kind_u]
 
 
-# -- drawing --------------------------------------------------------------------------------------
+# -- drawing helpers ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=512)
 def _text_size(label: str, fontsize: float) -> tuple[float, float]:
     """(width, height) in inches of a possibly multi-line, possibly mathtext label."""
     from matplotlib.font_manager import FontProperties
@@ -221,6 +239,17 @@ def _text_size(label: str, fontsize: float) -> tuple[float, float]:
     return width, height + (len(lines) - 1) * 0.35 * fontsize * PT
 
 
+def _corner(kind: str, h: float) -> float:
+    """Corner radius of a node box: operations are pills (radius h / 2)."""
+    return h / 2 if kind == "op" else 0.07
+
+
+def _text(ax, x: float, y: float, s: str, size: float, color: str = "#374151", **kw):
+    """Text centred on (x, y) unless ha / va say otherwise."""
+    kw = {"ha": "center", "va": "center", **kw}
+    return ax.text(x, y, s, fontsize=size, color=color, **kw)
+
+
 def _new_figure(width: float, height: float):
     """A figure whose single axes spans it, with 1 data unit = 1 inch on both axes."""
     from matplotlib.figure import Figure
@@ -233,140 +262,31 @@ def _new_figure(width: float, height: float):
     return fig, ax
 
 
-def draw_graph(
-    nodes: Sequence[Node],
-    edges: Sequence[Edge],
-    title: str,
-    *,
-    row_breaks: Sequence[int] = (),
-    fontsize: float = FONT_SIZE,
-) -> Figure:
-    """Draw a DAG left to right: nodes (id, label, kind), edges (src, dst[, label]).
+def _rounded_path(points: list[tuple[float, float]], radius: float = 0.1):
+    """A polyline with its corners rounded by quadratic curves of `radius` inches."""
+    import numpy as np
+    from matplotlib.path import Path
 
-    kind is one of input, param, op, value, loss, grad (each its own colour, with a legend).
-    `row_breaks`: columns at which to start a new row, for long chains; an edge into the next
-    row runs around the right end, below the row, and back in from the left.
-    Node boxes carry gid "node:<id>", their texts "label:<id>".
-    """
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import BoxStyle, FancyArrowPatch, FancyBboxPatch
-
-    ids, info, preds, succs, edge_list = _parse(nodes, edges)
-    if not ids:
-        raise ValueError("draw_graph needs at least one node")
-    layer = layer_nodes(nodes, edges)
-    shift = min(layer.values())
-    layer = {v: c - shift for v, c in layer.items()}
-    num_cols = max(layer.values()) + 1
-    columns = [[v for v in ids if layer[v] == c] for c in range(num_cols)]
-    kind = {v: info[v][1] for v in ids}
-    order = _order_columns(columns, preds, succs)
-    depth = _depths(order, layer, preds, succs, kind)
-
-    # -- sizes (inches) -----------------------------------------------------------------------
-    pad_x, pad_y, h_gap, v_gap, band_gap = 0.16, 0.11, 0.42, 0.26, 0.62
-    box = {}
-    for v in ids:
-        w, h = _text_size(info[v][0], fontsize)
-        box[v] = (max(w + 2 * pad_x, 0.55), max(h + 2 * pad_y, 0.4))
-    edge_fs = fontsize - 2
-    breaks = sorted({int(b) for b in row_breaks if 0 < int(b) < num_cols})
-    starts = [0, *breaks]
-    bands = [list(range(a, b)) for a, b in zip(starts, [*breaks, num_cols], strict=True)]
-    band_of = {c: i for i, cols in enumerate(bands) for c in cols}
-    wraps = any(band_of[layer[s]] != band_of[layer[d]] for s, d, _ in edge_list)
-    margin_x = 0.55 if wraps else 0.3
-
-    # -- x: columns left to right within each row, widened where an edge label needs room ------
-    x_of_col, col_width, band_width = {}, {}, []
-    for cols in bands:
-        cursor = margin_x
-        for c in cols:
-            col_width[c] = max(box[v][0] for v in order[c])
-            x_of_col[c] = cursor + col_width[c] / 2
-            labels = [lab for s, d, lab in edge_list if lab and layer[s] == c and layer[d] == c + 1]
-            gap = max([h_gap] + [_text_size(lab, edge_fs)[0] + 0.3 for lab in labels])
-            cursor += col_width[c] + gap
-        band_width.append(cursor - gap + margin_x)
-
-    # -- y: rows of slots within each band, bands stacked top to bottom --------------------------
-    title_h, legend_h = 0.75, 0.55
-    band_top, pitch, band_height = [], [], []
-    cursor = title_h
-    for cols in bands:
-        members = [v for c in cols for v in order[c]]
-        d0 = min(depth[v] for v in members)
-        tallest = max(box[v][1] for v in members)
-        rows = max(depth[v] for v in members) - d0
-        pitch.append(tallest + v_gap)
-        band_top.append((cursor, d0, tallest))
-        band_height.append(rows * (tallest + v_gap) + tallest)
-        cursor += band_height[-1] + band_gap
-    fig_w = max(max(band_width), _text_size(title, 13)[0] + 0.6, 4.0)
-    fig_h = cursor - band_gap + legend_h + 0.15
-    fig, ax = _new_figure(fig_w, fig_h)
-
-    center = {}
-    for v in ids:
-        b = band_of[layer[v]]
-        top, d0, tallest = band_top[b]
-        center[v] = (x_of_col[layer[v]], fig_h - top - tallest / 2 - (depth[v] - d0) * pitch[b])
-
-    # -- nodes --------------------------------------------------------------------------------
-    patches = {}
-    for v in ids:
-        (x, y), (w, h) = center[v], box[v]
-        label, k = info[v]
-        fill, outline, _ = KINDS[k]
-        rounding = h / 2 if k == "op" else 0.07  # operations are pills, the rest rounded boxes
-        patch = FancyBboxPatch(
-            (x - w / 2, y - h / 2), w, h,
-            boxstyle=BoxStyle("Round", pad=0, rounding_size=rounding),
-            facecolor=fill, edgecolor=outline, linewidth=1.3, zorder=3, gid=f"node:{v}",
-        )  # fmt: skip
-        ax.add_patch(patch)
-        patches[v] = patch
-        ax.text(x, y, label, ha="center", va="center", ma="center", fontsize=fontsize,
-                color="#111827", zorder=4, gid=f"label:{v}")  # fmt: skip
-
-    # -- edges --------------------------------------------------------------------------------
-    arrow = dict(arrowstyle="-|>", mutation_scale=13, color=EDGE_COLOR, linewidth=1.1, zorder=2)
-    for src, dst, label in edge_list:
-        (xs, ys), (xd, yd) = center[src], center[dst]
-        bs, bd = band_of[layer[src]], band_of[layer[dst]]
-        if bs == bd:
-            span = layer[dst] - layer[src]
-            style = "arc3,rad=0" if span == 1 else f"arc3,rad={-0.15 if yd <= ys else 0.15}"
-            ax.add_patch(FancyArrowPatch((xs, ys), (xd, yd), patchA=patches[src],
-                                         patchB=patches[dst], shrinkA=1, shrinkB=1.5,
-                                         connectionstyle=style, gid=f"edge:{src}->{dst}",
-                                         **arrow))  # fmt: skip
-            lx, ly = (xs + xd) / 2, (ys + yd) / 2
-        else:  # into a later row: right, down into the gap below the row, left, down, in
-            out_x = xs + box[src][0] / 2
-            right = x_of_col[bands[bs][-1]] + col_width[bands[bs][-1]] / 2 + 0.25
-            top, d0, tallest = band_top[bs]
-            gap_y = fig_h - top - band_height[bs] - band_gap / 2
-            left = x_of_col[layer[dst]] - box[dst][0] / 2 - 0.3
-            ax.add_line(Line2D([out_x, right, right, left, left], [ys, ys, gap_y, gap_y, yd],
-                               color=EDGE_COLOR, linewidth=1.1, zorder=2,
-                               solid_joinstyle="round", gid=f"edge:{src}->{dst}"))  # fmt: skip
-            ax.add_patch(FancyArrowPatch((left, yd), (xd, yd), patchB=patches[dst], shrinkA=0,
-                                         shrinkB=1.5, **arrow))  # fmt: skip
-            lx, ly = (right + left) / 2, gap_y
-        if label:
-            ax.text(lx, ly, label, ha="center", va="center", fontsize=edge_fs, color="#374151",
-                    zorder=5, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))  # fmt: skip
-
-    # -- title and legend ---------------------------------------------------------------------
-    ax.text(fig_w / 2, fig_h - 0.38, title, ha="center", va="center", fontsize=13,
-            fontweight="bold", color="#111827")  # fmt: skip
-    _legend(ax, [k for k in KINDS if k in kind.values()], fig_w / 2, 0.15 + legend_h / 2)
-    return fig
+    pts = [np.asarray(p, dtype=float) for p in points]
+    verts, codes = [pts[0]], [Path.MOVETO]
+    for prev, corner, nxt in zip(pts[:-2], pts[1:-1], pts[2:], strict=True):
+        d_in, d_out = corner - prev, nxt - corner
+        r = min(radius, np.linalg.norm(d_in) / 2, np.linalg.norm(d_out) / 2)
+        if r <= 1e-9:
+            continue
+        verts += [
+            corner - r * d_in / np.linalg.norm(d_in),
+            corner,
+            corner + r * d_out / np.linalg.norm(d_out),
+        ]
+        codes += [Path.LINETO, Path.CURVE3, Path.CURVE3]
+    verts.append(pts[-1])
+    codes.append(Path.LINETO)
+    return Path(np.array(verts), codes)
 
 
 def _legend(ax, kinds: list[str], x_center: float, y: float, fontsize: float = 9.5) -> None:
-    """One row of coloured swatches with their kind names, centred at (x_center, y)."""
+    """One line of coloured swatches with the names of the node kinds, centred at (x_center, y)."""
     from matplotlib.patches import BoxStyle, FancyBboxPatch
 
     swatch, gap = 0.26, 0.3
@@ -374,12 +294,215 @@ def _legend(ax, kinds: list[str], x_center: float, y: float, fontsize: float = 9
     x = x_center - (sum(widths) + gap * (len(kinds) - 1)) / 2
     for k, w in zip(kinds, widths, strict=True):
         fill, outline, name = KINDS[k]
-        ax.add_patch(FancyBboxPatch((x, y - 0.09), swatch, 0.18, facecolor=fill, edgecolor=outline,
-                                    boxstyle=BoxStyle("Round", pad=0, rounding_size=0.04),
-                                    linewidth=1.1, gid=f"legend:{k}"))  # fmt: skip
-        ax.text(x + swatch + 0.08, y, name, ha="left", va="center", fontsize=fontsize,
-                color="#374151")  # fmt: skip
+        style = BoxStyle("Round", pad=0, rounding_size=0.04)
+        patch = FancyBboxPatch((x, y - 0.09), swatch, 0.18, boxstyle=style, facecolor=fill)
+        patch.set(edgecolor=outline, linewidth=1.1, gid=f"legend:{k}")
+        ax.add_patch(patch)
+        _text(ax, x + swatch + 0.08, y, name, fontsize, ha="left")
         x += w + gap
+
+
+# -- the graph drawer -----------------------------------------------------------------------------
+def draw_graph(
+    nodes: Sequence[Node],
+    edges: Sequence[Edge],
+    title: str,
+    *,
+    rows: Mapping[str, int] | None = None,
+    fontsize: float = FONT_SIZE,
+) -> Figure:
+    """Draw a DAG left to right: nodes (id, label, kind), edges (src, dst[, label]).
+
+    kind is one of input, param, op, value, loss, grad (each its own colour, in the legend).
+    `rows` (optional) puts each node on a row of the figure, {id: row}, 0 at the top, to fold a
+    long chain: each row is laid out on its own, and an edge into a later row runs right past
+    the end of its row (or down the gap after its source, if a box is in the way), along the
+    gap above the target's row and in from the left margin. An edge that skips columns runs
+    around the boxes between, just above or below them.
+    Node boxes carry gid "node:<id>", their texts "label:<id>", edges "edge:<src>-><dst>".
+    """
+    from matplotlib.patches import BoxStyle, FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path
+
+    ids, info, preds, succs, edge_list = _parse(nodes, edges)
+    if not ids:
+        raise ValueError("draw_graph needs at least one node")
+    layer = layer_nodes(nodes, edges)
+    kind = {v: info[v][1] for v in ids}
+    if rows is None:
+        band = dict.fromkeys(ids, 0)
+    else:
+        missing = [v for v in ids if v not in rows]
+        if missing:
+            raise ValueError(f"rows must give a row for every node; missing {', '.join(missing)}")
+        band = {v: int(rows[v]) for v in ids}
+    for src, dst, _ in edge_list:
+        if band[dst] < band[src]:
+            raise ValueError(f"edge {src!r} -> {dst!r} goes back to an earlier row")
+
+    # columns: the layers present in each row, numbered across the rows one after the other
+    col: dict[str, int] = {}
+    band_cols: list[list[int]] = []
+    num_cols = 0
+    for b in sorted(set(band.values())):
+        present = sorted({layer[v] for v in ids if band[v] == b})
+        index = {c: num_cols + i for i, c in enumerate(present)}
+        col.update({v: index[layer[v]] for v in ids if band[v] == b})
+        band_cols.append(list(range(num_cols, num_cols + len(present))))
+        num_cols += len(present)
+    order = _order_columns([[v for v in ids if col[v] == c] for c in range(num_cols)], preds, succs)
+    depth = _depths(order, col, band, preds, succs, kind)
+
+    # -- sizes and x positions (inches) ------------------------------------------------------------
+    box = {}
+    for v in ids:
+        w, h = _text_size(info[v][0], fontsize)
+        box[v] = (max(w + 2 * PAD_X, 0.55), max(h + 2 * PAD_Y, 0.4))
+    edge_fs = fontsize - 2
+    wraps = any(band[s] != band[d] for s, d, _ in edge_list)
+    margin_x = 0.55 if wraps else 0.3
+    x_col, col_w, gap_after, band_w = {}, {}, {}, []
+    for cols in band_cols:
+        cursor = margin_x
+        for c in cols:
+            col_w[c] = max(box[v][0] for v in order[c])
+            x_col[c] = cursor + col_w[c] / 2
+            labels = [lab for s, d, lab in edge_list if lab and col[s] == c and col[d] == c + 1]
+            gap_after[c] = max([COL_GAP] + [_text_size(lab, edge_fs)[0] + 0.3 for lab in labels])
+            cursor += col_w[c] + gap_after[c]
+        gap_after[cols[-1]] = 0.5  # room for an arrow that leaves the row on the right
+        band_w.append(x_col[cols[-1]] + col_w[cols[-1]] / 2 + (0.6 if wraps else 0.3))
+
+    # -- y positions: rows of slots within each band, bands stacked from the top -------------------
+    band_top, lane, slot, d0, tallest = [], [], [], [], []
+    cursor = TITLE_H
+    for i, cols in enumerate(band_cols):
+        members = [v for c in cols for v in order[c]]
+        d0.append(min(depth[v] for v in members))
+        tallest.append(max(box[v][1] for v in members))
+        slot.append(tallest[-1] + ROW_GAP)
+        skips = sum(
+            col[d] - col[s] > 1 for s, d, _ in edge_list if band[s] == band[d] and s in members
+        )
+        pad = ROW_GAP / 2 + LANE * skips + 0.1 if skips else 0.0  # for edges passing around
+        cursor += BAND_GAP if i else 0.0
+        lane.append(cursor - BAND_GAP / 2)  # the gap above the row, for edges wrapping into it
+        band_top.append(cursor + pad)
+        cursor += pad + (max(depth[v] for v in members) - d0[-1]) * slot[-1] + tallest[-1] + pad
+    fig_w = max(max(band_w), _text_size(title, 13)[0] + 0.6, 4.0)
+    fig_h = cursor + LEGEND_H + 0.15
+    fig, ax = _new_figure(fig_w, fig_h)
+    bands = sorted(set(band.values()))
+    bi = {v: bands.index(band[v]) for v in ids}  # position of the node's row, 0 at the top
+    center = {
+        v: (
+            x_col[col[v]],
+            fig_h - band_top[bi[v]] - tallest[bi[v]] / 2 - (depth[v] - d0[bi[v]]) * slot[bi[v]],
+        )
+        for v in ids
+    }
+
+    # -- nodes: operations are pills, the rest rounded boxes -----------------------------------
+    for v in ids:
+        (x, y), (w, h), (label, k) = center[v], box[v], info[v]
+        fill, outline, _ = KINDS[k]
+        style = BoxStyle("Round", pad=0, rounding_size=_corner(k, h))
+        patch = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle=style, facecolor=fill)
+        patch.set(edgecolor=outline, linewidth=1.3, zorder=3, gid=f"node:{v}")
+        ax.add_patch(patch)
+        _text(ax, x, y, label, fontsize, TEXT_COLOR, ma="center", zorder=4, gid=f"label:{v}")
+
+    # -- edges: ports spread along the box sides, so arrowheads never overlap --------------------
+    def ports(v: str, ends: list[str], key) -> dict[str, float]:
+        """y of each edge's end on v's side, top to bottom in the order of `key`; an edge to a
+        node level with v keeps the middle, so a chain stays a straight line."""
+        ranked = sorted(ends, key=key)
+        y = center[v][1]
+        level = [
+            i for i, u in enumerate(ranked) if band[u] == band[v] and abs(center[u][1] - y) < 1e-6
+        ]
+        mid = level[0] if level else (len(ranked) - 1) / 2
+        reach = max(mid, len(ranked) - 1 - mid, 1)  # ports on the longer side of the middle
+        step = min(0.13, 0.4 * box[v][1] / reach)
+        return {u: y + step * (mid - i) for i, u in enumerate(ranked)}
+
+    def channel(src: str, dst: str) -> float | None:
+        """For an edge that skips columns: the height it passes the columns between at, just
+        above or just below their boxes (whichever is nearer)."""
+        between = [v for c in range(col[src] + 1, col[dst]) for v in order[c]]
+        if band[src] != band[dst] or not between:
+            return None
+        above = max(center[v][1] + box[v][1] / 2 for v in between) + ROW_GAP / 2
+        below = min(center[v][1] - box[v][1] / 2 for v in between) - ROW_GAP / 2
+        mean = (center[src][1] + center[dst][1]) / 2
+        side = 1 if abs(above - mean) <= abs(below - mean) else -1
+        used[band[src], side] = used.get((band[src], side), -1) + 1  # one lane per edge
+        return (above if side > 0 else below) + side * LANE * used[band[src], side]
+
+    used: dict[tuple[int, int], int] = {}
+    via = {(s, d): channel(s, d) for s, d, _ in edge_list}
+
+    def heading(a: str, b: str, y_other: float) -> tuple[bool, float]:
+        """Sort key of edge a-b at a's side: a wrap-around edge last (lowest), else top first."""
+        y = via.get((a, b), via.get((b, a)))
+        return band[a] != band[b], -(y_other if y is None else y)
+
+    out_y = {v: ports(v, succs[v], lambda u, v=v: heading(v, u, center[u][1])) for v in ids}
+    in_y = {v: ports(v, preds[v], lambda u, v=v: heading(u, v, center[u][1])) for v in ids}
+
+    def wrap_x(src: str, y: float) -> float:
+        """Where an edge into a later row goes down: past the row's right end when nothing is in
+        the way at height y, else in the gap right after the source's column."""
+        cols = band_cols[bi[src]]
+        right = max(x_col[c] + col_w[c] / 2 for c in cols)
+        blocked = any(
+            abs(center[v][1] - y) < box[v][1] / 2 + 0.08
+            for c in cols
+            if c > col[src]
+            for v in order[c]
+        )
+        c = col[src]
+        return x_col[c] + col_w[c] / 2 + gap_after[c] / 2 if blocked else right + 0.25
+
+    def side_x(v: str, y: float, side: int) -> float:
+        """x of v's left (side=-1) or right (+1) outline at height y; pills have round ends."""
+        (cx, cy), (w, h) = center[v], box[v]
+        r = _corner(kind[v], h)
+        dy = max(abs(y - cy) - (h / 2 - r), 0.0)  # into the rounded corner, from its start
+        return cx + side * (w / 2 - r + (r * r - min(dy, r) ** 2) ** 0.5)
+
+    arrow = dict(arrowstyle="-|>", mutation_scale=13, color=EDGE_COLOR, linewidth=1.1, zorder=2)
+    for src, dst, label in edge_list:
+        y0, y3 = out_y[src][dst], in_y[dst][src]
+        x0, x3 = side_x(src, y0, +1), side_x(dst, y3, -1) - 0.01
+        if via[(src, dst)] is not None:  # around the columns it skips, in the gaps beside them
+            y_via = via[(src, dst)]
+            xa = x_col[col[src]] + col_w[col[src]] / 2 + gap_after[col[src]] / 2
+            xb = x_col[col[dst]] - col_w[col[dst]] / 2 - gap_after[col[dst] - 1] / 2
+            path = _rounded_path([(x0, y0), (xa, y0), (xa, y_via), (xb, y_via), (xb, y3), (x3, y3)])
+            lx, ly = (xa + xb) / 2, y_via
+        elif band[src] == band[dst]:  # an S-curve that leaves and enters horizontally
+            bend = (x3 - x0) / 2
+            path = Path(
+                [(x0, y0), (x0 + bend, y0), (x3 - bend, y3), (x3, y3)],
+                [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4],
+            )
+            lx, ly = (x0 + x3) / 2, (y0 + y3) / 2
+        else:  # right, down, left along the gap above the target's row, and in from the left
+            x1 = wrap_x(src, y0)
+            y_gap = fig_h - lane[bi[dst]]
+            x2 = margin_x / 2
+            path = _rounded_path([(x0, y0), (x1, y0), (x1, y_gap), (x2, y_gap), (x2, y3), (x3, y3)])
+            lx, ly = (x1 + x2) / 2, y_gap
+        ax.add_patch(FancyArrowPatch(path=path, gid=f"edge:{src}->{dst}", **arrow))
+        if label:
+            white = dict(boxstyle="round,pad=0.15", fc="white", ec="none")
+            _text(ax, lx, ly, label, edge_fs, zorder=5, bbox=white)
+
+    # -- title and legend -------------------------------------------------------------------------
+    _text(ax, fig_w / 2, fig_h - 0.38, title, 13, TEXT_COLOR, fontweight="bold")
+    _legend(ax, [k for k in KINDS if k in kind.values()], fig_w / 2, 0.15 + LEGEND_H / 2)
+    return fig
 
 
 # -- the network of study a04 -------------------------------------------------------------------
@@ -432,35 +555,38 @@ def network_figure(layer_sizes: Sequence[int], max_drawn: int = 8) -> Figure:
         role = "input" if i == 0 else "loss" if i == last else "value"
         fill, outline, _ = KINDS[role]
         for (j, _), (x, y) in zip(shown[i], points[i], strict=True):
-            ax.add_patch(Circle((x, y), radius, facecolor=fill, edgecolor=outline, linewidth=1.2,
-                                zorder=3, gid=f"neuron:{i}:{j}"))  # fmt: skip
+            circle = Circle((x, y), radius, facecolor=fill, edgecolor=outline, linewidth=1.2)
+            circle.set(zorder=3, gid=f"neuron:{i}:{j}")
+            ax.add_patch(circle)
             if i == 0:  # pixel index, left of the inputs
-                ax.text(x - radius - 0.08, y, f"$x_{{{j + 1}}}$", ha="right", va="center",
-                        fontsize=9, color="#374151")  # fmt: skip
+                _text(ax, x - radius - 0.08, y, f"$x_{{{j + 1}}}$", 9, ha="right")
             elif i == last:  # class index, right of the outputs
-                ax.text(x + radius + 0.08, y, str(j), ha="left", va="center", fontsize=9,
-                        color="#374151")  # fmt: skip
+                _text(ax, x + radius + 0.08, y, str(j), 9, ha="left")
         if n > max_drawn:
-            ax.text(xs[i], slot_y(i, max_drawn // 2), r"$\vdots$", ha="center", va="center",
-                    fontsize=15, color="#4b5563")  # fmt: skip
+            _text(ax, xs[i], slot_y(i, max_drawn // 2), r"$\vdots$", 15, EDGE_COLOR)
         name = "input" if i == 0 else "output" if i == last else f"hidden {i}"
         detail = f"{n}" if i == 0 else f"{n} softmax" if i == last else f"{n} ReLU"
-        ax.text(xs[i], captions_h - 0.22, name, ha="center", va="center", fontsize=11,
-                fontweight="bold", color="#111827", gid=f"caption:{i}")  # fmt: skip
-        ax.text(xs[i], captions_h - 0.5, detail, ha="center", va="center", fontsize=10.5,
-                color="#374151")  # fmt: skip
+        _text(
+            ax,
+            xs[i],
+            captions_h - 0.22,
+            name,
+            11,
+            TEXT_COLOR,
+            fontweight="bold",
+            gid=f"caption:{i}",
+        )
+        _text(ax, xs[i], captions_h - 0.5, detail, 10.5)
         if i > 0:  # the weight matrix between two columns, above its connections
-            ax.text((xs[i - 1] + xs[i]) / 2, fig_h - title_h - weights_h / 2,
-                    f"$W_{{{i}}}$: {sizes[i - 1]}×{n}", ha="center", va="center", fontsize=10,
-                    color="#374151")  # fmt: skip
-    arrow = " → ".join(map(str, sizes))
-    ax.text(fig_w / 2, fig_h - 0.38, f"Fully connected network {arrow}", ha="center",
-            va="center", fontsize=13, fontweight="bold", color="#111827")  # fmt: skip
+            y = fig_h - title_h - weights_h / 2
+            _text(ax, (xs[i - 1] + xs[i]) / 2, y, f"$W_{{{i}}}$: {sizes[i - 1]}×{n}", 10)
+    title = f"Fully connected network {' → '.join(map(str, sizes))}"
+    _text(ax, fig_w / 2, fig_h - 0.38, title, 13, TEXT_COLOR, fontweight="bold")
     return fig
 
 
-def _shape(*dims) -> str:
-    return "×".join(str(d) for d in dims)
+# -- the computation graphs of study a04 ----------------------------------------------------------
+GraphSpec = tuple[list[Node], list[Edge], dict[str, int]]  # nodes, edges, {id: row}
 
 
 def _check_sizes(num_layers: int, layer_sizes: Sequence[int] | None) -> list[int] | None:
@@ -476,80 +602,78 @@ def _check_sizes(num_layers: int, layer_sizes: Sequence[int] | None) -> list[int
     return sizes
 
 
-def forward_graph_spec(
-    num_layers: int, layer_sizes: Sequence[int] | None = None
-) -> tuple[list[Node], list[Edge]]:
-    """Nodes and edges of the forward pass: x -> [matmul, + bias, ReLU] per layer -> loss.
+def forward_graph_spec(num_layers: int, layer_sizes: Sequence[int] | None = None) -> GraphSpec:
+    """Nodes, edges and rows of the forward pass: x -> [matmul, + bias, ReLU] per layer -> loss.
 
-    Ids: x, y, loss, xent and W<l>, b<l>, matmul<l>, add<l>, Z<l>, relu<l>, A<l> for l = 1..L.
-    With `layer_sizes`, parameters and values show their shapes (B = batch size).
+    Ids: x, y, xent, loss and W<l>, b<l>, matmul<l>, add<l>, Z<l>, relu<l>, A<l>. Row l - 1
+    holds layer l, from its input (x or A_{l-1}) to its ReLU. With `layer_sizes`, parameters and
+    values show their shapes (B = batch size).
     """
     sizes = _check_sizes(num_layers, layer_sizes)
     L = num_layers
 
-    def shape(text: str, *dims) -> str:
-        return f"{text}\n{_shape(*dims)}" if sizes else text
+    def shaped(text: str, *dims) -> str:
+        return text + "\n" + "×".join(map(str, dims)) if sizes else text
 
     nodes: list[Node] = []
     edges: list[Edge] = []
+    rows: dict[str, int] = {}
     for layer in range(1, L + 1):
         d_in, d_out = (sizes[layer - 1], sizes[layer]) if sizes else (0, 0)
         prev = "x" if layer == 1 else f"A{layer - 1}"
-        # listed parameter first: within a column the first node goes on top
-        nodes.append((f"W{layer}", shape(f"$W_{{{layer}}}$", d_in, d_out), "param"))
-        if layer == 1:
-            nodes.append(("x", shape("$x$", "B", d_in), "input"))
-        else:
-            nodes.append((prev, shape(f"$A_{{{layer - 1}}}$", "B", d_in), "value"))
-        nodes += [
-            (f"b{layer}", shape(f"$b_{{{layer}}}$", d_out), "param"),
+        prev_label = "$x$" if layer == 1 else f"$A_{{{layer - 1}}}$"
+        new = [  # within a column the node listed first goes on top: parameters above the data
+            (f"W{layer}", shaped(f"$W_{{{layer}}}$", d_in, d_out), "param"),
+            (prev, shaped(prev_label, "B", d_in), "input" if layer == 1 else "value"),
+            (f"b{layer}", shaped(f"$b_{{{layer}}}$", d_out), "param"),
             (f"matmul{layer}", "matmul", "op"),
             (f"add{layer}", "+ bias", "op"),
         ]
         if layer == L:
-            nodes.append(("y", "labels $y$", "input"))
-        nodes.append((f"Z{layer}", shape(f"$Z_{{{layer}}}$", "B", d_out), "value"))
+            new.append(("y", "labels $y$", "input"))
+        new.append((f"Z{layer}", shaped(f"$Z_{{{layer}}}$", "B", d_out), "value"))
         edges += [
-            (prev, f"matmul{layer}"),
+            (prev, f"matmul{layer}"),  # A_{l-1} W_l
             (f"W{layer}", f"matmul{layer}"),
-            (f"matmul{layer}", f"add{layer}"),
+            (f"matmul{layer}", f"add{layer}"),  # + b_l
             (f"b{layer}", f"add{layer}"),
             (f"add{layer}", f"Z{layer}"),
         ]
         if layer < L:
-            nodes.append((f"relu{layer}", "ReLU", "op"))
+            new.append((f"relu{layer}", "ReLU", "op"))  # A_l = ReLU(Z_l), drawn on the next row
             edges += [(f"Z{layer}", f"relu{layer}"), (f"relu{layer}", f"A{layer}")]
-    nodes += [
-        ("xent", "softmax +\ncross-entropy", "op"),
-        ("loss", r"loss $\mathcal{L}$", "loss"),
-    ]
-    edges += [(f"Z{L}", "xent"), ("y", "xent"), ("xent", "loss")]
-    return nodes, edges
+        else:
+            new += [
+                ("xent", "softmax +\ncross-entropy", "op"),
+                ("loss", r"loss $\mathcal{L}$", "loss"),
+            ]
+            edges += [(f"Z{L}", "xent"), ("y", "xent"), ("xent", "loss")]
+        nodes += new
+        rows.update({nid: layer - 1 for nid, _, _ in new})
+    return nodes, edges, rows
 
 
 def forward_graph(num_layers: int, layer_sizes: Sequence[int] | None = None) -> Figure:
     """The forward computation graph of the MLP, one row per layer (see `forward_graph_spec`)."""
-    nodes, edges = forward_graph_spec(num_layers, layer_sizes)
-    layer = layer_nodes(nodes, edges)
-    breaks = [layer[f"A{i}"] for i in range(1, num_layers)]  # each row starts at A_{l-1}, W_l
-    title = f"Forward pass: computation graph of the {num_layers}-layer network"
-    return draw_graph(nodes, edges, title, row_breaks=breaks)
+    nodes, edges, rows = forward_graph_spec(num_layers, layer_sizes)
+    title = f"Forward pass of the {num_layers}-layer network, one row per layer"
+    return draw_graph(nodes, edges, title, rows=rows)
 
 
-def backward_graph_spec(
-    num_layers: int, layer_sizes: Sequence[int] | None = None
-) -> tuple[list[Node], list[Edge]]:
-    """Nodes and edges of the backward pass, from the loss down to dW_1 and db_1.
+def backward_graph_spec(num_layers: int, layer_sizes: Sequence[int] | None = None) -> GraphSpec:
+    """Nodes, edges and rows of the backward pass, from the loss down to dW_1 and db_1.
 
-    Gradient nodes dZ<l>, dA<l>, dW<l>, db<l> and an SGD update node sgd<l> per layer; the
-    forward values each gradient uses appear as their own nodes: A<l-1> (for dW_l), W<l>
-    (for dA_{l-1}) and Z<l-1> (the ReLU mask of dZ_{l-1}); also loss, probs, onehot.
+    Row L - l holds layer l: dZ_l, then dW_l, db_l and their SGD update sgd<l>, and the gradient
+    dA_{l-1} passed on to the row below. The forward values each gradient uses are nodes of
+    their own: A<l-1> (for dW_l), W<l> (for dA_{l-1}) and Z<l> (the ReLU mask in dZ_l); the
+    first row also has loss, probs (P = softmax(Z_L)) and onehot (Y). With `layer_sizes`, dW_l
+    and db_l show their shapes.
     """
     sizes = _check_sizes(num_layers, layer_sizes)
     L = num_layers
 
-    def shape(text: str, *dims) -> str:
-        return f"{text}\n{_shape(*dims)}" if sizes else text
+    def shaped(text: str, *dims) -> str:
+        return text + "\n" + "×".join(map(str, dims)) if sizes else text
 
     nodes: list[Node] = [
         ("probs", f"$P = \\mathrm{{softmax}}(Z_{{{L}}})$", "value"),
@@ -557,33 +681,52 @@ def backward_graph_spec(
         ("onehot", r"$Y = \mathrm{onehot}(y)$", "input"),
     ]
     edges: list[Edge] = [("loss", f"dZ{L}"), ("probs", f"dZ{L}"), ("onehot", f"dZ{L}")]
+    rows = {nid: 0 for nid, _, _ in nodes}
+    updates: list[Node] = []  # listed last: an SGD update goes to the bottom of its column
     for layer in range(L, 0, -1):
         p = layer - 1
         d_in, d_out = (sizes[p], sizes[layer]) if sizes else (0, 0)
-        a_prev = "x" if layer == 1 else f"A{p}"
-        a_label = "$x$" if layer == 1 else f"$A_{{{p}}}$"
-        if layer == L:
-            nodes.append((f"dZ{L}", f"$dZ_{{{L}}} = (P - Y)\\,/\\,B$", "grad"))
-        if layer > 1:  # W_l is needed only to pass the gradient on to A_{l-1}
-            nodes.append((f"W{layer}", f"$W_{{{layer}}}$", "param"))
-        nodes.append((a_prev, a_label, "input" if layer == 1 else "value"))
+        a_prev, a_label = ("x", "x") if layer == 1 else (f"A{p}", f"A_{{{p}}}")
+        new: list[Node] = []
+        if layer < L:  # dZ_l = dA_l * 1[Z_l > 0]: Z_l's mask, dA_l from the row above
+            new.append((f"Z{layer}", f"$Z_{{{layer}}}$", "value"))
+            dz = f"$dZ_{{{layer}}} = dA_{{{layer}}} \\odot \\mathbb{{1}}[Z_{{{layer}}} > 0]$"
+        else:  # the output layer: softmax minus one-hot, from the loss
+            dz = f"$dZ_{{{L}}} = (P - Y)\\,/\\,B$"
+        # the column of dZ_l, top to bottom: W_l (used by dA_{l-1}), dZ_l, A_{l-1} (used by dW_l)
         if layer > 1:
-            nodes += [
-                (f"Z{p}", f"$Z_{{{p}}}$", "value"),
-                (f"dA{p}", f"$dA_{{{p}}} = dZ_{{{layer}}}\\, W_{{{layer}}}^{{\\top}}$", "grad"),
-            ]
-        nodes += [
-            (f"dW{layer}", shape(f"$dW_{{{layer}}} = {a_label[1:-1]}^{{\\top}} dZ_{{{layer}}}$",
-                                 d_in, d_out), "grad"),  # fmt: skip
-            (f"db{layer}", shape(f"$db_{{{layer}}} = \\sum_i\\, dZ_{{{layer},i}}$", d_out),
-             "grad"),  # fmt: skip
+            new.append((f"W{layer}", f"$W_{{{layer}}}$", "param"))
+        new += [
+            (f"dZ{layer}", dz, "grad"),
+            (a_prev, f"${a_label}$", "input" if layer == 1 else "value"),
+        ]
+        if layer > 1:  # no gradient for the input x
+            new.append(
+                (f"dA{p}", f"$dA_{{{p}}} = dZ_{{{layer}}}\\, W_{{{layer}}}^{{\\top}}$", "grad")
+            )
+        new += [
             (
-                f"sgd{layer}",
-                f"$W_{{{layer}}} \\leftarrow W_{{{layer}}} - \\eta\\, dW_{{{layer}}}$\n"
-                f"$b_{{{layer}}} \\leftarrow b_{{{layer}}} - \\eta\\, db_{{{layer}}}$",
-                "op",
+                f"dW{layer}",
+                shaped(f"$dW_{{{layer}}} = {a_label}^{{\\top}} dZ_{{{layer}}}$", d_in, d_out),
+                "grad",
+            ),
+            (
+                f"db{layer}",
+                shaped(f"$db_{{{layer}}} = \\Sigma_i\\, dZ_{{{layer},i}}$", d_out),
+                "grad",
             ),
         ]
+        sgd = (
+            f"sgd{layer}",
+            f"$W_{{{layer}}} \\leftarrow W_{{{layer}}} - \\eta\\, dW_{{{layer}}}$\n"
+            f"$b_{{{layer}}} \\leftarrow b_{{{layer}}} - \\eta\\, db_{{{layer}}}$",
+            "op",
+        )
+        updates.append(sgd)
+        nodes += new
+        rows.update({nid: L - layer for nid, _, _ in [*new, sgd]})
+        if layer < L:
+            edges += [(f"dA{layer}", f"dZ{layer}"), (f"Z{layer}", f"dZ{layer}")]
         edges += [
             (f"dZ{layer}", f"dW{layer}"),
             (a_prev, f"dW{layer}"),
@@ -592,20 +735,12 @@ def backward_graph_spec(
             (f"db{layer}", f"sgd{layer}"),
         ]
         if layer > 1:
-            nodes.append(
-                (f"dZ{p}", f"$dZ_{{{p}}} = dA_{{{p}}} \\odot \\mathbb{{1}}[Z_{{{p}}} > 0]$", "grad")
-            )
-            edges += [
-                (f"dZ{layer}", f"dA{p}"),
-                (f"W{layer}", f"dA{p}"),
-                (f"dA{p}", f"dZ{p}"),
-                (f"Z{p}", f"dZ{p}"),
-            ]
-    return nodes, edges
+            edges += [(f"dZ{layer}", f"dA{p}"), (f"W{layer}", f"dA{p}")]
+    return nodes + updates, edges, rows
 
 
 def backward_graph(num_layers: int, layer_sizes: Sequence[int] | None = None) -> Figure:
-    """The backward computation graph of the MLP (see `backward_graph_spec`)."""
-    nodes, edges = backward_graph_spec(num_layers, layer_sizes)
-    title = "Backward pass: the gradient of every layer, and the forward values it uses"
-    return draw_graph(nodes, edges, title)
+    """The backward computation graph of the MLP, one row per layer (see `backward_graph_spec`)."""
+    nodes, edges, rows = backward_graph_spec(num_layers, layer_sizes)
+    title = "Backward pass: each layer's gradients and the forward values they use"
+    return draw_graph(nodes, edges, title, rows=rows)

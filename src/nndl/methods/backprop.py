@@ -78,7 +78,8 @@ def forward(params: Params, x: np.ndarray) -> tuple[np.ndarray, dict[str, list[n
     num_layers = len(params)
     for i, p in enumerate(params):  # layer l = i + 1
         cache["A"].append(A)  # A_{l-1}, kept for dW_l = A_{l-1}^T dZ_l
-        Z = A @ p["W"] + p["b"]  # Z_l = A_{l-1} W_l + b_l: (B, d_{l-1}) @ (d_{l-1}, d_l) -> (B, d_l)
+        # Z_l = A_{l-1} W_l + b_l: (B, d_{l-1}) @ (d_{l-1}, d_l) -> (B, d_l), b_l added to each row
+        Z = A @ p["W"] + p["b"]
         cache["Z"].append(Z)  # Z_l, kept for the ReLU mask 1[Z_l > 0]
         if i < num_layers - 1:
             A = np.maximum(Z, 0)  # A_l = ReLU(Z_l) = max(0, Z_l): (B, d_l)
@@ -177,15 +178,18 @@ class NumpyMLP:
         }
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy the arrays of `state_dict()`'s layout into the parameters (keys and shapes must match)."""
+        """Load arrays laid out as `state_dict()`'s (the keys and shapes must match); copies."""
         expected = self.state_dict()
         if set(state) != set(expected):
-            missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+            missing, unexpected = (
+                sorted(set(expected) - set(state)),
+                sorted(set(state) - set(expected)),
+            )
             raise KeyError(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
         self.set_weights([state[k] for k in expected])  # expected is in W1, b1, W2, ... order
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies as a flat list [W1, b1, W2, b2, ...]: Keras' Dense order, kernel (in, out), bias."""
+        """Copies as a flat list [W1, b1, W2, ...]: Keras' Dense order, kernel (in, out), bias."""
         return [p[name].copy() for p in self.params for name in ("W", "b")]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
@@ -264,7 +268,7 @@ def gradient_check(
                 flat[k] = old - eps
                 loss_minus = loss_fn(forward(params, x)[0], y)  # L(θ - ε)
                 flat[k] = old
-                g_fd[j] = (loss_plus - loss_minus) / (2 * eps)  # error O(ε²) + rounding O(1e-16/ε)
+                g_fd[j] = (loss_plus - loss_minus) / (2 * eps)  # error O(ε²) + O(1e-16 / ε)
             rows.append(
                 {
                     "layer": i + 1,
@@ -289,9 +293,16 @@ def update_equations(num_layers: int) -> list[tuple[str, str]]:
 
     def tex(template: str, layer: int) -> str:
         # @l -> l, @p -> l - 1 (the previous layer), @L -> L; avoids doubling every LaTeX brace
-        return template.replace("@l", str(layer)).replace("@p", str(layer - 1)).replace("@L", str(L))
+        return (
+            template.replace("@l", str(layer)).replace("@p", str(layer - 1)).replace("@L", str(L))
+        )
 
-    eqs = [("Input: a batch of B flattened images", r"A_{0} = x \in \mathbb{R}^{B \times d_{0}}")]
+    eqs = [
+        (
+            "Input: a batch of B flattened images (d_l is the width of layer l)",
+            r"A_{0} = x \in \mathbb{R}^{B \times d_{0}}",
+        )
+    ]
     for layer in range(1, L):
         eqs += [
             (f"Layer {layer} (hidden): affine map", tex(r"Z_{@l} = A_{@p} W_{@l} + b_{@l}", layer)),
@@ -300,7 +311,7 @@ def update_equations(num_layers: int) -> list[tuple[str, str]]:
     eqs += [
         (f"Layer {L} (output): logits", tex(r"Z_{@l} = A_{@p} W_{@l} + b_{@l}", L)),
         (
-            "Softmax: the probability of class k for image i",
+            f"Softmax: the probability of class k for image i (K = d_{L} classes)",
             tex(r"\hat{y}_{ik} = \frac{e^{Z_{@L,ik}}}{\sum_{j=1}^{K} e^{Z_{@L,ij}}}", L),
         ),
         (
@@ -329,11 +340,19 @@ def update_equations(num_layers: int) -> list[tuple[str, str]]:
         eqs += [
             (
                 f"Layer {layer}: weight gradient (uses {prev}), shape d_{layer - 1} × d_{layer}",
-                tex(r"dW_{@l} = \frac{\partial \mathcal{L}}{\partial W_{@l}} = A_{@p}^{\top} dZ_{@l}", layer),
+                tex(
+                    r"dW_{@l} = \frac{\partial \mathcal{L}}{\partial W_{@l}} "
+                    r"= A_{@p}^{\top} dZ_{@l}",
+                    layer,
+                ),
             ),
             (
                 f"Layer {layer}: bias gradient, the sum of the rows of dZ_{layer}",
-                tex(r"db_{@l} = \frac{\partial \mathcal{L}}{\partial b_{@l}} = \sum_{i=1}^{B} dZ_{@l,i}", layer),
+                tex(
+                    r"db_{@l} = \frac{\partial \mathcal{L}}{\partial b_{@l}} "
+                    r"= \sum_{i=1}^{B} dZ_{@l,i}",
+                    layer,
+                ),
             ),
             (
                 f"Layer {layer}: SGD update of the weights (η is the learning rate lr)",
@@ -348,7 +367,11 @@ def update_equations(num_layers: int) -> list[tuple[str, str]]:
             eqs += [
                 (
                     f"Layer {layer}: gradient passed back to A_{layer - 1} (uses W_{layer})",
-                    tex(r"dA_{@p} = \frac{\partial \mathcal{L}}{\partial A_{@p}} = dZ_{@l} W_{@l}^{\top}", layer),
+                    tex(
+                        r"dA_{@p} = \frac{\partial \mathcal{L}}{\partial A_{@p}} "
+                        r"= dZ_{@l} W_{@l}^{\top}",
+                        layer,
+                    ),
                 ),
                 (
                     f"Layer {layer - 1}: through the ReLU (uses the mask of Z_{layer - 1})",

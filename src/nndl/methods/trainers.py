@@ -135,7 +135,9 @@ class KerasTapeTrainable(_KerasBase):
             grads = [v.value.grad for v in self.model.trainable_weights]
             with torch.no_grad():
                 self.optimizer.apply(grads, self.model.trainable_weights)
-        logits = np.asarray(logits.detach().cpu() if hasattr(logits, "detach") else logits)
+        import keras
+
+        logits, loss = keras.ops.convert_to_numpy(logits), keras.ops.convert_to_numpy(loss)
         return {"loss": float(loss), "acc": float((logits.argmax(1) == y).mean())}
 
 

@@ -87,7 +87,7 @@ def run(ctx) -> None:
     # -- data -------------------------------------------------------------------------------------
     x_tr, y_tr, x_te, y_te = load_data(cfg, ctx)
     layer_sizes = [28 * 28, *cfg.hidden_sizes, 10]
-    ctx.provenance("weights", f"random (He-normal, seed {ctx.seed}), trained in this run")
+    ctx.provenance("weights", f"random (He-normal hidden, LeCun-normal output; seed {ctx.seed}), trained in this run")
     train, test = ArrayData(x_tr, y_tr), ArrayData(x_te, y_te)
     ctx.metrics.update(num_train=len(train), num_test=len(test))
 
@@ -99,9 +99,9 @@ def run(ctx) -> None:
         f"cross-entropy on {len(train):,} images, tested on {len(test):,}."
     )
     rep.figure(diagrams.network_figure(layer_sizes), "network", "The network")
-    rep.figure(diagrams.forward_graph(len(layer_sizes) - 1), "forward_graph",
+    rep.figure(diagrams.forward_graph(len(layer_sizes) - 1, layer_sizes), "forward_graph",
                "Forward computation graph")
-    rep.figure(diagrams.backward_graph(len(layer_sizes) - 1), "backward_graph",
+    rep.figure(diagrams.backward_graph(len(layer_sizes) - 1, layer_sizes), "backward_graph",
                "Backward computation graph: which forward values each gradient uses")
 
     rep.section("Weight-update equations")
@@ -136,7 +136,7 @@ def run(ctx) -> None:
             trainers.build_keras_mlp(layer_sizes, weights0), cfg.lr)),
     }
     histories = {}
-    for key, (label, trainable) in runs.items():
+    for key, (_, trainable) in runs.items():
         histories[key] = fit(
             trainable, train, test, name=key, num_epochs=cfg.num_epochs,
             batch_size=cfg.batch_size, seed=ctx.seed, checkpoint_dir=ctx.checkpoint_dir,
@@ -158,7 +158,7 @@ def run(ctx) -> None:
     # -- comparison -------------------------------------------------------------------------------
     rep.section("Three trainings: by hand, gradient tape, model.fit")
     rep.text(
-        f"All three start from the same He-normal weights (seed {ctx.seed}), see the same "
+        f"All three start from the same random weights (seed {ctx.seed}), see the same "
         f"{cfg.batch_size}-image batches in the same order for {cfg.num_epochs} epochs and use plain "
         f"SGD with lr = {cfg.lr}. The tape loop is {tape_name}"
         + ("" if backend == "tensorflow" else
