@@ -14,8 +14,13 @@ A04_SMALL = ["--set", "max_train=200", "--set", "hidden_sizes=16,16,16"]
 
 
 def nndl(*args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "nndl.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nndl.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(proc, pattern, code=2):
@@ -42,7 +47,9 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, pattern):
 
 
 def test_missing_dataset_names_path_layout_and_source(tmp_path):
-    proc = nndl("run", "a04", "--profile", "full", "--data-root", tmp_path / "nowhere", cwd=tmp_path)
+    proc = nndl(
+        "run", "a04", "--profile", "full", "--data-root", tmp_path / "nowhere", cwd=tmp_path
+    )
     assert_one_line_error(proc, "Dataset 'mnist' not found under")
     assert "MNIST/raw/" in proc.stderr and "nowhere" in proc.stderr
     manifest = next((tmp_path / "runs" / "a04").glob("*/manifest.json"))
@@ -59,7 +66,9 @@ def test_corrupt_data_file_is_named(tmp_path):
 
 def test_unwritable_output_folder(tmp_path):
     (tmp_path / "afile").write_text("x")
-    proc = nndl("run", "a04", "--profile", "smoke", "--out", tmp_path / "afile" / "runs", cwd=tmp_path)
+    proc = nndl(
+        "run", "a04", "--profile", "smoke", "--out", tmp_path / "afile" / "runs", cwd=tmp_path
+    )
     assert_one_line_error(proc, "is not writable")
 
 
@@ -91,8 +100,12 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     assert nndl(*args, "--out", tmp_path / "ref", cwd=tmp_path).returncode == 0
     ref = next((tmp_path / "ref" / "a04").glob("*/metrics.json")).read_bytes()
 
-    proc = subprocess.Popen([sys.executable, "-m", "nndl.cli", *args], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nndl.cli", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     ckpt = None
     while time.time() < deadline and proc.poll() is None:  # kill inside the second training

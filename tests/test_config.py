@@ -26,8 +26,13 @@ def test_profiles_are_values_of_one_config():
 
 
 def test_overrides_are_coerced_to_the_declared_types():
-    c = cfg.resolve(Demo, "smoke", cfg.parse_overrides(
-        ["lr=1e-3", "sizes=8,4,2", "mode=b", "flag=true", "num_epochs=3", "name=x"]))
+    c = cfg.resolve(
+        Demo,
+        "smoke",
+        cfg.parse_overrides(
+            ["lr=1e-3", "sizes=8,4,2", "mode=b", "flag=true", "num_epochs=3", "name=x"]
+        ),
+    )
     assert c == Demo(num_epochs=3, lr=1e-3, sizes=(8, 4, 2), mode="b", flag=True, name="x")
     assert cfg.resolve(Demo, "quick", {"name": "none"}).name is None
 

@@ -15,8 +15,11 @@ def _report(tmp_path):
     rep.provenance["data"] = "embedded stand-in"
     rep.section("Results")
     rep.text("x < y & z")
-    rep.table([{"model": "a|b", "acc": 0.91234567}, {"model": "<c>", "acc": 1e-7, "extra": 12345}],
-              "results", "Accuracy")
+    rep.table(
+        [{"model": "a|b", "acc": 0.91234567}, {"model": "<c>", "acc": 1e-7, "extra": 12345}],
+        "results",
+        "Accuracy",
+    )
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     rep.figure(fig, "line", "A line")

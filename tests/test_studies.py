@@ -14,8 +14,15 @@ def test_smoke_run_completes_with_a_full_report(study, tmp_path):
     folder = execute(study, RunOptions(profile="smoke", out=tmp_path / "runs", data_root=tmp_path))
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["error"] is None
-    for name in ("config.yaml", "metrics.json", "timings.json", "report.md", "report.html",
-                 "env.json", "log.txt"):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "timings.json",
+        "report.md",
+        "report.html",
+        "env.json",
+        "log.txt",
+    ):
         assert (folder / name).is_file(), name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics and all(k in metrics for k in study.headline)

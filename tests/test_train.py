@@ -17,8 +17,9 @@ def _data(n=96, seed=0):
 
 def _trainable(lr=0.1):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Dropout(0.2), torch.nn.ReLU(),
-                                torch.nn.Linear(16, 2))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 16), torch.nn.Dropout(0.2), torch.nn.ReLU(), torch.nn.Linear(16, 2)
+    )
     return TorchTrainable(model, torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9))
 
 
@@ -54,15 +55,38 @@ def _crash_at(epoch_to_crash):
 
 def test_resume_from_epoch_checkpoint_matches_uninterrupted_run(tmp_path):
     train, val = _data(), _data(seed=1)
-    ref = fit(_trainable(), train, val, name="m", num_epochs=4, batch_size=16,
-              checkpoint_dir=tmp_path / "ref")
+    ref = fit(
+        _trainable(),
+        train,
+        val,
+        name="m",
+        num_epochs=4,
+        batch_size=16,
+        checkpoint_dir=tmp_path / "ref",
+    )
     torch.manual_seed(123)  # the process that crashed had consumed RNG differently
     with pytest.raises(Crash):
-        fit(_trainable(), train, val, name="m", num_epochs=4, batch_size=16,
-            checkpoint_dir=tmp_path / "run", on_epoch_end=_crash_at(2))
+        fit(
+            _trainable(),
+            train,
+            val,
+            name="m",
+            num_epochs=4,
+            batch_size=16,
+            checkpoint_dir=tmp_path / "run",
+            on_epoch_end=_crash_at(2),
+        )
     resumed_t = _trainable()
-    resumed = fit(resumed_t, train, val, name="m", num_epochs=4, batch_size=16,
-                  checkpoint_dir=tmp_path / "run", resume=True)
+    resumed = fit(
+        resumed_t,
+        train,
+        val,
+        name="m",
+        num_epochs=4,
+        batch_size=16,
+        checkpoint_dir=tmp_path / "run",
+        resume=True,
+    )
     assert resumed.resumed_from == 2
     assert resumed.epochs == ref.epochs  # same floats, bit for bit
 
@@ -84,11 +108,28 @@ def test_resume_mid_epoch_from_step_checkpoint(tmp_path):
     t = _trainable()
     crashing = StopAfter(t.module, t.optimizer)
     with pytest.raises(Crash):
-        fit(crashing, train, None, name="m", num_epochs=2, batch_size=16,
-            checkpoint_dir=tmp_path / "b", checkpoint_every=2)
+        fit(
+            crashing,
+            train,
+            None,
+            name="m",
+            num_epochs=2,
+            batch_size=16,
+            checkpoint_dir=tmp_path / "b",
+            checkpoint_every=2,
+        )
     t2 = _trainable()
-    fit(t2, train, None, name="m", num_epochs=2, batch_size=16, checkpoint_dir=tmp_path / "b",
-        resume=True, checkpoint_every=2)
+    fit(
+        t2,
+        train,
+        None,
+        name="m",
+        num_epochs=2,
+        batch_size=16,
+        checkpoint_dir=tmp_path / "b",
+        resume=True,
+        checkpoint_every=2,
+    )
     for p, q in zip(ref_t.module.parameters(), t2.module.parameters(), strict=True):
         assert torch.equal(p, q)
 
@@ -114,8 +155,16 @@ def test_finished_checkpoint_skips_training(tmp_path):
             raise AssertionError("training should have been skipped")
 
     t2 = _trainable()
-    h = fit(NoTrain(t2.module, t2.optimizer), train, None, name="m", num_epochs=2, batch_size=16,
-            checkpoint_dir=tmp_path, resume=True)
+    h = fit(
+        NoTrain(t2.module, t2.optimizer),
+        train,
+        None,
+        name="m",
+        num_epochs=2,
+        batch_size=16,
+        checkpoint_dir=tmp_path,
+        resume=True,
+    )
     assert len(h.epochs) == 2
     for p, q in zip(t.module.parameters(), t2.module.parameters(), strict=True):
         assert torch.equal(p, q)

@@ -67,7 +67,9 @@ class Latency:
         return {f"{prefix}{k}": v for k, v in asdict(self).items()}
 
 
-def latency(fn: Callable[[], object], *, warmup: int = 3, repeats: int = 10, device="cpu") -> Latency:
+def latency(
+    fn: Callable[[], object], *, warmup: int = 3, repeats: int = 10, device="cpu"
+) -> Latency:
     """Time `fn()` after `warmup` untimed calls; median and p90 over `repeats` calls."""
     import numpy as np
     import torch

@@ -19,8 +19,12 @@ from rich.table import Table
 
 from nndl.errors import NndlError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Fifteen classic deep-learning studies, each one command.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fifteen classic deep-learning studies, each one command.",
+)
 console = Console()
 err = Console(stderr=True)
 _DEBUG = {"on": False}
@@ -104,7 +108,9 @@ def _dry_run(study, opts) -> None:
             state = "embedded (always available)"
         else:
             where = info.locate(opts.data_root)
-            state = f"found at {where}" if where else f"missing under {opts.data_root} ({info.layout})"
+            state = (
+                f"found at {where}" if where else f"missing under {opts.data_root} ({info.layout})"
+            )
         console.print(f"  - dataset {name}: {state}")
 
 
@@ -114,7 +120,9 @@ def run(
     profile: Annotated[str, typer.Option(help="smoke | quick | full")] = "quick",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    data_root: Annotated[Path, typer.Option(help="Where real datasets are looked for.")] = Path("data"),
+    data_root: Annotated[Path, typer.Option(help="Where real datasets are looked for.")] = Path(
+        "data"
+    ),
     out: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs"),
     set_: Annotated[list[str], typer.Option("--set", help="Config override key=value.")] = [],  # noqa: B006
     resume: Annotated[bool, typer.Option(help="Continue the latest unfinished run.")] = False,
@@ -129,9 +137,20 @@ def run(
 
     _DEBUG["on"] = debug
     _setup_logging(verbose=debug)
-    selected = all_studies() if [s.lower() for s in studies] == ["all"] else [get_study(s) for s in studies]
-    opts = RunOptions(profile=profile, device=device, seed=seed, data_root=data_root, out=out,
-                      overrides=cfg.parse_overrides(set_), resume=resume)
+    selected = (
+        all_studies()
+        if [s.lower() for s in studies] == ["all"]
+        else [get_study(s) for s in studies]
+    )
+    opts = RunOptions(
+        profile=profile,
+        device=device,
+        seed=seed,
+        data_root=data_root,
+        out=out,
+        overrides=cfg.parse_overrides(set_),
+        resume=resume,
+    )
     if opts.overrides and len(selected) > 1:
         raise NndlError("--set applies to one study at a time; run the studies separately.")
     if dry_run:
@@ -158,14 +177,20 @@ def run(
             if debug:
                 raise
             if len(selected) == 1:
-                _fail(f"{study.id} failed: {type(e).__name__}: {e} (--debug shows the traceback)", 1)
-            results.append((study, "failed", time.perf_counter() - t0, f"{type(e).__name__}: {e}", None))
+                _fail(
+                    f"{study.id} failed: {type(e).__name__}: {e} (--debug shows the traceback)", 1
+                )
+            results.append(
+                (study, "failed", time.perf_counter() - t0, f"{type(e).__name__}: {e}", None)
+            )
             err.print(f"[red]{study.id} failed:[/] {type(e).__name__}: {e}", highlight=False)
             continue
         from nndl.io import read_json
 
         metrics = read_json(folder / "metrics.json")
-        results.append((study, "complete", time.perf_counter() - t0, _headline(study, metrics), folder))
+        results.append(
+            (study, "complete", time.perf_counter() - t0, _headline(study, metrics), folder)
+        )
         console.print(f"[green]{study.id}[/] report: {folder / 'report.html'}", highlight=False)
     if len(selected) > 1:
         table = Table("study", "status", "time", "headline / error")
@@ -187,11 +212,17 @@ def report(out: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs"
 
 
 @app.command()
-def data(data_root: Annotated[Path, typer.Option(help="Where real datasets are looked for.")] = Path("data")):
+def data(
+    data_root: Annotated[Path, typer.Option(help="Where real datasets are looked for.")] = Path(
+        "data"
+    ),
+):
     """Every known dataset: where it is looked for, whether it is present, how to get it."""
     from nndl.data import all_datasets
 
-    console.print(f"Real datasets are looked for under [bold]{data_root.resolve()}[/] (--data-root).")
+    console.print(
+        f"Real datasets are looked for under [bold]{data_root.resolve()}[/] (--data-root)."
+    )
     for info in all_datasets():
         if info.kind == "embedded":
             status = "[green]embedded[/] (always available)"
@@ -221,7 +252,9 @@ def main() -> None:
         err.print("aborted")
         sys.exit(130)
     except Exception as e:  # click usage errors and anything unexpected: one line
-        if hasattr(e, "show") and hasattr(e, "exit_code"):  # click usage errors (typer vendors click)
+        if hasattr(e, "show") and hasattr(
+            e, "exit_code"
+        ):  # click usage errors (typer vendors click)
             e.show()
             sys.exit(e.exit_code)
         if _DEBUG["on"]:

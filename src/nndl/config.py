@@ -43,7 +43,9 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert `value` (a string from the command line, or a Python value) to annotation `tp`."""
     origin, args = get_origin(tp), get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
+        is_none = value is None or (
+            isinstance(value, str) and value.lower() in ("none", "null", "")
+        )
         if is_none and type(None) in args:
             return None
         errors = []

@@ -12,7 +12,9 @@ from nndl.report import CSS, fmt
 def _latest_runs(out: Path) -> list[tuple[str, Path, dict]]:
     rows = []
     for study_dir in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        runs = sorted((p for p in study_dir.iterdir() if (p / "manifest.json").exists()), reverse=True)
+        runs = sorted(
+            (p for p in study_dir.iterdir() if (p / "manifest.json").exists()), reverse=True
+        )
         complete = [r for r in runs if read_json(r / "manifest.json").get("status") == "complete"]
         chosen = (complete or runs or [None])[0]
         if chosen is not None:

@@ -132,7 +132,9 @@ class Report:
                 out.append("| " + " | ".join(_md_escape(c) for c in columns) + " |")
                 out.append("|" + "|".join("---" for _ in columns) + "|")
                 for row in rows:
-                    out.append("| " + " | ".join(_md_escape(fmt(row.get(c))) for c in columns) + " |")
+                    out.append(
+                        "| " + " | ".join(_md_escape(fmt(row.get(c))) for c in columns) + " |"
+                    )
                 out.append("")
             elif kind == "figure":
                 out += [f"![{block[2]}]({block[1]})", "", f"*{block[2]}*" if block[2] else "", ""]

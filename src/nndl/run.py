@@ -1,11 +1,11 @@
 """One run of one study: its folder, seed, device, threads, manifest, log, resume and outputs.
 
-    runs/<study>/<run-id>/
-        manifest.json   status: running | failed (with the error) | interrupted | complete
-        config.yaml     the resolved config, profile and seed
-        metrics.json    deterministic results (same seed, same CPU machine -> same bytes)
-        timings.json    every wall-clock measurement (never in metrics.json)
-        report.md, report.html, figures/, tables/, checkpoints/, log.txt, env.json
+runs/<study>/<run-id>/
+    manifest.json   status: running | failed (with the error) | interrupted | complete
+    config.yaml     the resolved config, profile and seed
+    metrics.json    deterministic results (same seed, same CPU machine -> same bytes)
+    timings.json    every wall-clock measurement (never in metrics.json)
+    report.md, report.html, figures/, tables/, checkpoints/, log.txt, env.json
 """
 
 from __future__ import annotations
@@ -253,16 +253,26 @@ def execute(study: Study, opts: RunOptions) -> Path:
         atomic_write(
             folder / "config.yaml",
             yaml.safe_dump(
-                {"study": study.id, "profile": opts.profile, "seed": opts.seed,
-                 "config": cfg.to_dict(config)},
+                {
+                    "study": study.id,
+                    "profile": opts.profile,
+                    "seed": opts.seed,
+                    "config": cfg.to_dict(config),
+                },
                 sort_keys=False,
             ),
         )
         file_handler = logging.FileHandler(folder / "log.txt")
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(file_handler)
-    log.info("run %s (%s profile, seed %d, device %s) in %s", study.id, opts.profile, opts.seed,
-             device, folder)
+    log.info(
+        "run %s (%s profile, seed %d, device %s) in %s",
+        study.id,
+        opts.profile,
+        opts.seed,
+        device,
+        folder,
+    )
     seed_everything(opts.seed)
     t0 = time.perf_counter()
     try:
@@ -273,13 +283,20 @@ def execute(study: Study, opts: RunOptions) -> Path:
             write_json(folder / "timings.json", ctx.timings, digits=4)
             write_json(folder / "env.json", env_info(device, torch.get_num_threads()), digits=None)
             ctx.report.header_facts = {
-                "study": study.id, "profile": opts.profile, "seed": opts.seed, "device": device,
-                "threads": torch.get_num_threads(), "run": folder.name,
+                "study": study.id,
+                "profile": opts.profile,
+                "seed": opts.seed,
+                "device": device,
+                "threads": torch.get_num_threads(),
+                "run": folder.name,
                 "wall time": f"{ctx.timings['total_s']:.1f} s",
             }
             ctx.report.write()
-            run.set_status("complete", finished=dt.datetime.now().isoformat(timespec="seconds"),
-                           headline={k: ctx.metrics.get(k) for k in study.headline})
+            run.set_status(
+                "complete",
+                finished=dt.datetime.now().isoformat(timespec="seconds"),
+                headline={k: ctx.metrics.get(k) for k in study.headline},
+            )
     except KeyboardInterrupt:
         if ctx.is_main:
             run.set_status("interrupted", error="interrupted; continue with --resume")

@@ -233,7 +233,11 @@ def fit(
         for epoch in range(start_epoch, num_epochs):
             t0 = time.perf_counter()
             batches = epoch_batches(len(train_data), batch_size, seed, epoch)
-            task = bar.add_task(f"{name} {epoch + 1}/{num_epochs}", total=len(batches), info="") if bar else None
+            task = (
+                bar.add_task(f"{name} {epoch + 1}/{num_epochs}", total=len(batches), info="")
+                if bar
+                else None
+            )
             if hasattr(trainable, "train_epoch"):  # e.g. Keras model.fit over the epoch's batches
                 rows = [(len(train_data), trainable.train_epoch(train_data, batches))]
             else:
@@ -241,7 +245,11 @@ def fit(
                 for step, batch in enumerate(iterate(train_data, batches[skip_steps:]), skip_steps):
                     logs = trainable.train_step(batch)
                     if not math.isfinite(logs["loss"]):
-                        kept = f"the last good checkpoint is kept at {ckpt}" if ckpt else "no checkpoint"
+                        kept = (
+                            f"the last good checkpoint is kept at {ckpt}"
+                            if ckpt
+                            else "no checkpoint"
+                        )
                         raise TrainingError(
                             f"{name}: loss became {logs['loss']} at epoch {epoch + 1}, step "
                             f"{step + 1}; {kept}. Lower the learning rate (--set lr=...)."
@@ -254,16 +262,23 @@ def fit(
             skip_steps = 0
             record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in _mean(rows).items()}}
             if not math.isfinite(record.get("train_loss", 0.0)):
-                raise TrainingError(f"{name}: loss became {record['train_loss']} in epoch {epoch + 1}.")
+                raise TrainingError(
+                    f"{name}: loss became {record['train_loss']} in epoch {epoch + 1}."
+                )
             if val_data is not None:
-                record.update({f"val_{k}": v for k, v in evaluate(trainable, val_data, batch_size).items()})
+                record.update(
+                    {f"val_{k}": v for k, v in evaluate(trainable, val_data, batch_size).items()}
+                )
             history.epochs.append(record)
             history.epoch_seconds.append(time.perf_counter() - t0)
             checkpoint(epoch + 1, 0)
             if bar:
                 bar.remove_task(task)
             log.info(
-                "%s epoch %d/%d %s", name, epoch + 1, num_epochs,
+                "%s epoch %d/%d %s",
+                name,
+                epoch + 1,
+                num_epochs,
                 " ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch"),
             )
             if on_epoch_end:

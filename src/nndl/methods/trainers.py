@@ -151,7 +151,9 @@ class KerasFitTrainable(_KerasBase):
     def train_epoch(self, data, batches) -> dict[str, float]:
         x, y = data[np.concatenate(batches)]
         batch_size = len(batches[0])
-        hist = self.model.fit(_flat(x), y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        hist = self.model.fit(
+            _flat(x), y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+        )
         return {"loss": float(hist.history["loss"][-1]), "acc": float(hist.history["accuracy"][-1])}
 
 

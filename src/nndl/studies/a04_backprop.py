@@ -38,8 +38,13 @@ class Config:
 
     PROFILES: ClassVar[dict] = {
         "smoke": {"num_epochs": 2, "max_train": 256, "hidden_sizes": (32, 16, 16)},
-        "full": {"dataset": "mnist", "hidden_sizes": (256, 128, 64), "num_epochs": 10,
-                 "batch_size": 64, "lr": 0.1},
+        "full": {
+            "dataset": "mnist",
+            "hidden_sizes": (256, 128, 64),
+            "num_epochs": 10,
+            "batch_size": 64,
+            "lr": 0.1,
+        },
     }
 
     def plan(self, data_root) -> list[str]:
@@ -73,8 +78,14 @@ def load_data(cfg: Config, ctx):
     return x_tr, y_tr, x_te, y_te
 
 
-@study("a04", "backprop", "Backpropagation by hand", config=Config,
-       datasets=("digits", "mnist"), headline=("numpy_test_acc", "max_rel_err_autograd"))
+@study(
+    "a04",
+    "backprop",
+    "Backpropagation by hand",
+    config=Config,
+    datasets=("digits", "mnist"),
+    headline=("numpy_test_acc", "max_rel_err_autograd"),
+)
 def run(ctx) -> None:
     from nndl import diagrams
     from nndl.methods import backprop, trainers
@@ -87,7 +98,10 @@ def run(ctx) -> None:
     # -- data -------------------------------------------------------------------------------------
     x_tr, y_tr, x_te, y_te = load_data(cfg, ctx)
     layer_sizes = [28 * 28, *cfg.hidden_sizes, 10]
-    ctx.provenance("weights", f"random (He-normal hidden, LeCun-normal output; seed {ctx.seed}), trained in this run")
+    ctx.provenance(
+        "weights",
+        f"random (He-normal hidden, LeCun-normal output; seed {ctx.seed}), trained in this run",
+    )
     train, test = ArrayData(x_tr, y_tr), ArrayData(x_te, y_te)
     ctx.metrics.update(num_train=len(train), num_test=len(test))
 
@@ -99,10 +113,16 @@ def run(ctx) -> None:
         f"cross-entropy on {len(train):,} images, tested on {len(test):,}."
     )
     rep.figure(diagrams.network_figure(layer_sizes), "network", "The network")
-    rep.figure(diagrams.forward_graph(len(layer_sizes) - 1, layer_sizes), "forward_graph",
-               "Forward computation graph")
-    rep.figure(diagrams.backward_graph(len(layer_sizes) - 1, layer_sizes), "backward_graph",
-               "Backward computation graph: which forward values each gradient uses")
+    rep.figure(
+        diagrams.forward_graph(len(layer_sizes) - 1, layer_sizes),
+        "forward_graph",
+        "Forward computation graph",
+    )
+    rep.figure(
+        diagrams.backward_graph(len(layer_sizes) - 1, layer_sizes),
+        "backward_graph",
+        "Backward computation graph: which forward values each gradient uses",
+    )
 
     rep.section("Weight-update equations")
     for caption, latex in backprop.update_equations(len(layer_sizes) - 1):
@@ -112,16 +132,20 @@ def run(ctx) -> None:
     rep.section("Gradient check")
     n = cfg.gradcheck_batch
     rows = backprop.gradient_check(layer_sizes, x_tr[:n].reshape(n, -1), y_tr[:n], seed=ctx.seed)
-    rep.table(rows, "gradient_check",
-              f"Relative error of the NumPy gradients (float64, batch of {n})")
+    rep.table(
+        rows, "gradient_check", f"Relative error of the NumPy gradients (float64, batch of {n})"
+    )
     worst_ad = max(r["rel_err_autograd"] for r in rows)
     worst_fd = max(r["rel_err_finite_diff"] for r in rows)
     ctx.metrics.update(max_rel_err_autograd=worst_ad, max_rel_err_finite_diff=worst_fd)
     rep.text(
         f"Every layer's hand-derived gradient matches torch autograd to a relative error of at most "
         f"{worst_ad:.1e} and central finite differences to {worst_fd:.1e}"
-        + (" (both within the 1e-6 tolerance)." if worst_ad < 1e-6 and worst_fd < 1e-4 else
-           ": ABOVE the tolerance (1e-6 autograd, 1e-4 finite differences); the derivation is wrong.")
+        + (
+            " (both within the 1e-6 tolerance)."
+            if worst_ad < 1e-6 and worst_fd < 1e-4
+            else ": ABOVE the tolerance (1e-6 autograd, 1e-4 finite differences); the derivation is wrong."
+        )
     )
 
     # -- three trainings from the same initial weights --------------------------------------------
@@ -130,29 +154,44 @@ def run(ctx) -> None:
     tape_name = "tf.GradientTape" if backend == "tensorflow" else "Keras 3 (torch backend) tape"
     runs = {
         "numpy": ("NumPy by hand", trainers.NumpyTrainable(init, cfg.lr)),
-        "keras_tape": (tape_name, trainers.KerasTapeTrainable(
-            trainers.build_keras_mlp(layer_sizes, weights0), cfg.lr)),
-        "keras_fit": (f"Keras model.fit ({backend})", trainers.KerasFitTrainable(
-            trainers.build_keras_mlp(layer_sizes, weights0), cfg.lr)),
+        "keras_tape": (
+            tape_name,
+            trainers.KerasTapeTrainable(trainers.build_keras_mlp(layer_sizes, weights0), cfg.lr),
+        ),
+        "keras_fit": (
+            f"Keras model.fit ({backend})",
+            trainers.KerasFitTrainable(trainers.build_keras_mlp(layer_sizes, weights0), cfg.lr),
+        ),
     }
     histories = {}
     for key, (_, trainable) in runs.items():
         histories[key] = fit(
-            trainable, train, test, name=key, num_epochs=cfg.num_epochs,
-            batch_size=cfg.batch_size, seed=ctx.seed, checkpoint_dir=ctx.checkpoint_dir,
+            trainable,
+            train,
+            test,
+            name=key,
+            num_epochs=cfg.num_epochs,
+            batch_size=cfg.batch_size,
+            seed=ctx.seed,
+            checkpoint_dir=ctx.checkpoint_dir,
             resume=ctx.resume,
         )
         h = histories[key]
-        ctx.metrics.update({
-            f"{key}_train_loss": h.last("train_loss"),
-            f"{key}_test_loss": h.last("val_loss"),
-            f"{key}_test_acc": h.last("val_acc"),
-        })
+        ctx.metrics.update(
+            {
+                f"{key}_train_loss": h.last("train_loss"),
+                f"{key}_test_loss": h.last("val_loss"),
+                f"{key}_test_acc": h.last("val_acc"),
+            }
+        )
         ctx.timings[f"{key}_epoch_s"] = h.epoch_seconds
     numpy_w = runs["numpy"][1].weights()
-    drift = {k: max(float(np.abs(a - b).max()) for a, b in zip(numpy_w, runs[k][1].weights(),
-                                                               strict=True))
-             for k in ("keras_tape", "keras_fit")}
+    drift = {
+        k: max(
+            float(np.abs(a - b).max()) for a, b in zip(numpy_w, runs[k][1].weights(), strict=True)
+        )
+        for k in ("keras_tape", "keras_fit")
+    }
     ctx.metrics.update({f"max_weight_diff_numpy_vs_{k}": v for k, v in drift.items()})
 
     # -- comparison -------------------------------------------------------------------------------
@@ -161,38 +200,50 @@ def run(ctx) -> None:
         f"All three start from the same random weights (seed {ctx.seed}), see the same "
         f"{cfg.batch_size}-image batches in the same order for {cfg.num_epochs} epochs and use plain "
         f"SGD with lr = {cfg.lr}. The tape loop is {tape_name}"
-        + ("" if backend == "tensorflow" else
-           " (TensorFlow is not installed: pip install 'nndl[tf]' for a literal tf.GradientTape)")
+        + (
+            ""
+            if backend == "tensorflow"
+            else " (TensorFlow is not installed: pip install 'nndl[tf]' for a literal tf.GradientTape)"
+        )
         + "."
     )
     rows = []
     for key, (label, _) in runs.items():
         h, secs = histories[key], histories[key].epoch_seconds
-        rows.append({
-            "training": label, "final train loss": h.last("train_loss"),
-            "test loss": h.last("val_loss"), "test accuracy": h.last("val_acc"),
-            "median s / epoch": float(np.median(secs)),
-            "vs NumPy": float(np.median(secs) / np.median(histories["numpy"].epoch_seconds)),
-        })
+        rows.append(
+            {
+                "training": label,
+                "final train loss": h.last("train_loss"),
+                "test loss": h.last("val_loss"),
+                "test accuracy": h.last("val_acc"),
+                "median s / epoch": float(np.median(secs)),
+                "vs NumPy": float(np.median(secs) / np.median(histories["numpy"].epoch_seconds)),
+            }
+        )
     rep.table(rows, "comparison", "Final results (time per epoch measured in this run)")
-    rep.figure(_curves(histories, {k: v[0] for k, v in runs.items()}), "curves",
-               "Training loss and test accuracy per epoch")
+    rep.figure(
+        _curves(histories, {k: v[0] for k, v in runs.items()}),
+        "curves",
+        "Training loss and test accuracy per epoch",
+    )
     fastest = min(rows, key=lambda r: r["median s / epoch"])
     slowest = max(rows, key=lambda r: r["median s / epoch"])
     accs = [r["test accuracy"] for r in rows]
     rep.section("Findings")
-    rep.bullets([
-        f"The hand-derived gradients are right: worst relative error {worst_ad:.1e} against "
-        f"autograd, {worst_fd:.1e} against finite differences.",
-        f"Same start, same batches, same updates: after {cfg.num_epochs} epochs the NumPy weights "
-        f"differ from the tape loop's by at most {drift['keras_tape']:.1e} and from model.fit's by "
-        f"{drift['keras_fit']:.1e} (float32 rounding in a different order), and test accuracies "
-        f"span {min(accs):.2%} to {max(accs):.2%}.",
-        f"Speed: {fastest['training']} is the fastest at {fastest['median s / epoch']:.3f} s per "
-        f"epoch; {slowest['training']} takes {slowest['median s / epoch']:.3f} s "
-        f"({slowest['median s / epoch'] / fastest['median s / epoch']:.1f}x). For a network this "
-        f"small the framework's per-batch overhead, not the arithmetic, dominates.",
-    ])
+    rep.bullets(
+        [
+            f"The hand-derived gradients are right: worst relative error {worst_ad:.1e} against "
+            f"autograd, {worst_fd:.1e} against finite differences.",
+            f"Same start, same batches, same updates: after {cfg.num_epochs} epochs the NumPy weights "
+            f"differ from the tape loop's by at most {drift['keras_tape']:.1e} and from model.fit's by "
+            f"{drift['keras_fit']:.1e} (float32 rounding in a different order), and test accuracies "
+            f"span {min(accs):.2%} to {max(accs):.2%}.",
+            f"Speed: {fastest['training']} is the fastest at {fastest['median s / epoch']:.3f} s per "
+            f"epoch; {slowest['training']} takes {slowest['median s / epoch']:.3f} s "
+            f"({slowest['median s / epoch'] / fastest['median s / epoch']:.1f}x). For a network this "
+            f"small the framework's per-batch overhead, not the arithmetic, dominates.",
+        ]
+    )
 
 
 def _curves(histories, labels):

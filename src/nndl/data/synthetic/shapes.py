@@ -14,8 +14,18 @@ import numpy as np
 
 from nndl.data import DatasetInfo, register
 
-SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow",
-          "crescent")
+SHAPES = (
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "ring",
+    "hexagon",
+    "diamond",
+    "arrow",
+    "crescent",
+)
 TEXTURES = ("solid", "striped")
 
 register(
