@@ -27,6 +27,7 @@ for var, sub in {
 os.environ["NNDL_OFFLINE"] = "1"  # no network probes: loaders must fail fast
 os.environ["NNDL_QUIET"] = "1"
 os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does: no spinning thread pools
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

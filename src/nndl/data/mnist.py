@@ -12,6 +12,7 @@ foreign file is named instead of failing deep inside the reader.
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
 from pathlib import Path
 
@@ -108,4 +109,11 @@ def load_mnist(root: Path, *, download: bool = True):
             raise DataError(f"MNIST {split} files disagree: images {img_dims}, labels {lbl_dims}.")
         ds = torchvision.datasets.MNIST(root, train=split == "train", download=False)
         out += [ds.data.numpy().astype(np.float32) / 255.0, ds.targets.numpy().astype(np.int64)]
+    if out[0].mean() > 0.5:  # the published files have dark backgrounds (mean pixel 0.13)
+        logging.getLogger("nndl").warning(
+            "MNIST under %s has inverted pixels (mean %.2f; the published files have 0.13): "
+            "light background, dark digits. Using the files as they are.",
+            root,
+            out[0].mean(),
+        )
     return tuple(out)

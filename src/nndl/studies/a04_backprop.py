@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from nndl.config import opt
+from nndl.errors import ConfigError
 from nndl.registry import study
 
 
@@ -65,7 +66,13 @@ def load_data(cfg: Config, ctx):
         from nndl.data.mnist import load_mnist
 
         x_tr, y_tr, x_te, y_te = load_mnist(ctx.data_root)
-        ctx.provenance("data", f"real MNIST from {ctx.data_root} (60,000 train / 10,000 test)")
+        inverted = (
+            " (these files have inverted pixels: light background)" if x_tr.mean() > 0.5 else ""
+        )
+        ctx.provenance(
+            "data",
+            f"real MNIST from {ctx.data_root} ({len(x_tr):,} train / {len(x_te):,} test){inverted}",
+        )
     else:
         from nndl.data.digits import load_digits_28
 
@@ -75,6 +82,12 @@ def load_data(cfg: Config, ctx):
         )
     if cfg.max_train:
         x_tr, y_tr = x_tr[: cfg.max_train], y_tr[: cfg.max_train]
+    # Standardise with the training set's statistics (as torchvision's MNIST examples do with
+    # 0.1307 / 0.3081): plain SGD on raw [0, 1] pixels is badly conditioned, more so when the
+    # background is bright.
+    mean, std = float(x_tr.mean()), float(x_tr.std())
+    x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+    ctx.metrics.update(pixel_mean=mean, pixel_std=std)
     return x_tr, y_tr, x_te, y_te
 
 
@@ -93,6 +106,11 @@ def run(ctx) -> None:
 
     cfg: Config = ctx.config
     rep = ctx.report
+    if ctx.world_size > 1:
+        raise ConfigError(
+            "a04 trains NumPy and Keras models, which do not run data-parallel; "
+            "run it in one process (without torchrun)."
+        )
     backend = trainers.select_keras_backend(cfg.tape)
 
     # -- data -------------------------------------------------------------------------------------
@@ -110,7 +128,9 @@ def run(ctx) -> None:
     rep.text(
         f"A fully connected network {' → '.join(map(str, layer_sizes))}: "
         f"{len(cfg.hidden_sizes)} hidden ReLU layers and a softmax output, trained with "
-        f"cross-entropy on {len(train):,} images, tested on {len(test):,}."
+        f"cross-entropy on {len(train):,} images, tested on {len(test):,}. Pixels are "
+        f"standardised with the training set's mean {ctx.metrics['pixel_mean']:.4f} and standard "
+        f"deviation {ctx.metrics['pixel_std']:.4f}."
     )
     rep.figure(diagrams.network_figure(layer_sizes), "network", "The network")
     rep.figure(
