@@ -1,0 +1,623 @@
+"""a05: FGSM adversarial attack.
+
+Question: how little must an image change for a CNN to misclassify it, when the change follows
+the sign of the loss gradient (FGSM, written by hand, untargeted and targeted)? And can random
+Gaussian noise of the same size do the same?
+
+    nndl run a05                          # quick: SmallCNN trained on embedded shapes, ~2-3 min
+    nndl run a05 --profile full           # ResNet-50 ImageNet weights on scikit-image photos
+    nndl run a05 --profile full --set model=convnext_tiny --set images=a.jpg,b.png
+
+What to expect (quick, seed 0): the stand-in classifier gets ~56% of held-out shapes right (10
+classes). FGSM flips half of those at eps = 2/255 and ~95% at 8/255. Gaussian noise with the same
+L-infinity norm flips under 20% even at 64/255, and noise of the same L2 norm needs 16-25 times the
+FGSM perturbation's L2 norm to flip as many. Training takes most of the time; the classifier is
+then cached, and a06 attacks the same one without training it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from nndl import classifiers
+from nndl.classifiers import ClassifierOptions
+from nndl.config import opt
+from nndl.registry import study
+
+
+@dataclass(frozen=True)
+class Config(ClassifierOptions):
+    num_attack: int = opt(
+        250, "held-out images for the sweeps (the correctly classified are attacked)"
+    )
+    epsilons: tuple[float, ...] = opt(
+        (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
+        "FGSM step sizes eps, in 1/255 pixel units",
+    )
+    demo_epsilon: float = opt(8.0, "eps (1/255) of the image / perturbation / adversarial figure")
+    target_class: str = opt(
+        "", "targeted FGSM goal: a class name; '' = each image's least-likely class"
+    )
+    noise_draws: int = opt(8, "Gaussian noise draws per image and perturbation size")
+    batch_size_eval: int = opt(512, "images per forward pass when evaluating")
+
+    PROFILES: ClassVar[dict] = classifiers.merge_profiles(
+        classifiers.PROFILES,
+        {
+            "smoke": {"num_attack": 60, "epsilons": (2.0, 8.0, 32.0), "noise_draws": 2},
+            "full": {
+                "epsilons": (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0),
+                "demo_epsilon": 2.0,
+                "noise_draws": 32,
+                "batch_size_eval": 32,
+            },
+        },
+    )
+
+    def plan(self, data_root) -> list[str]:
+        lines = [f"classifier: {classifiers.weights_plan(self)}"]
+        if classifiers.is_small_cnn(self):
+            lines.append(
+                f"train SmallCNN (width {self.width}) on {self.num_train:,} rendered shapes "
+                f"for {self.num_epochs} epochs (skipped when cached), attack "
+                f"{self.num_attack} held-out images"
+            )
+            n = self.num_attack
+        else:
+            n = len(self.photos) + len(self.images)
+            lines.append(
+                f"images: photos {', '.join(self.photos) or '-'}; "
+                f"yours: {', '.join(self.images) or '-'}"
+            )
+        k = len(self.epsilons)
+        lines.append(
+            f"{k} eps x (untargeted + targeted FGSM) and 2 x {self.noise_draws} noise draws "
+            f"per image: ~{n * k * (4 + 2 * self.noise_draws):,} forward passes"
+        )
+        return lines
+
+
+@study(
+    "a05",
+    "fgsm",
+    "FGSM adversarial attack",
+    config=Config,
+    datasets=("shapes",),
+    headline=("clean_acc", "fgsm_success_demo", "noise_l2_success_demo"),
+)
+def run(ctx) -> None:
+
+    from nndl.methods.fgsm import fgsm
+
+    cfg: Config = ctx.config
+
+    # -- the classifier and the images ------------------------------------------------------------
+    with ctx.timer("classifier_s"):
+        clf = classifiers.load_classifier(cfg, ctx)
+    images = classifiers.attack_images(cfg, clf, ctx, max_images=cfg.num_attack)
+    x_all = clf.normalize(images.pixels.to(ctx.device))  # input space (N, 3, H, W)
+    y_all = images.labels.to(ctx.device)
+    probs = clf.predict(x_all, cfg.batch_size_eval)
+    correct = probs.argmax(1) == y_all
+    clean_acc = correct.float().mean().item()
+    x, y = x_all[correct], y_all[correct]  # attack what the model gets right
+    ctx.metrics.update(clean_acc=clean_acc, num_images=len(x_all), num_attacked=len(x))
+    _classifier_section(ctx, cfg, clf, images, probs, clean_acc, len(x))
+    if len(x) == 0:
+        raise RuntimeError("the classifier gets no image right; nothing to attack")
+    targets = _targets(cfg, clf, x, y)
+
+    def attack(eps255: float, targeted: bool = False):
+        goal = targets if targeted else y
+        return fgsm(
+            clf.model,
+            x,
+            goal,
+            eps255 / 255,
+            targeted=targeted,
+            lo=clf.lo,
+            hi=clf.hi,
+            pixel_scale=clf.pixel_scale,
+        )
+
+    # -- one image, its perturbation and its adversarial twin -------------------------------------
+    with ctx.timer("demo_s"):
+        _demo_section(ctx, cfg, clf, images, x, y, targets, attack, correct)
+
+    # -- epsilon sweep and Gaussian noise of matched norms ----------------------------------------
+    with ctx.timer("sweep_s"):
+        rows = _sweep(ctx, cfg, clf, x, y, targets, attack)
+    _sweep_section(ctx, cfg, clf, rows, len(x))
+
+
+# -- sections --------------------------------------------------------------------------------------
+
+
+def _classifier_section(ctx, cfg, clf, images, probs, clean_acc, num_correct) -> None:
+    rep = ctx.report
+    rep.section("The classifier under attack")
+    if classifiers.is_small_cnn(cfg):
+        meta = clf.meta
+        how = (
+            f"loaded from the artifact cache, trained earlier by {meta['trained_in_run']}"
+            if clf.cached
+            else "trained in this run and stored in the artifact cache for a06"
+        )
+        rep.text(
+            f"No ImageNet weights exist offline, so the classifier is a SmallCNN "
+            f"({sum(p.numel() for p in clf.model.parameters()):,} parameters) trained from random "
+            f"initialisation on {meta['num_train']:,} rendered shapes images "
+            f"({cfg.num_classes} classes, 32x32) for {cfg.num_epochs} epoch"
+            f"{'s' if cfg.num_epochs > 1 else ''}: {how}. Every number below is about this "
+            f"stand-in, not about an ImageNet model."
+        )
+        rep.table(
+            [{k: v for k, v in e.items()} for e in meta["history"]],
+            "training",
+            "Training of the classifier (shared loop; loss and accuracy on the training images)",
+        )
+        ctx.timings["classifier_train_s"] = meta["train_seconds"] if not clf.cached else 0.0
+    else:
+        rep.text(
+            f"{clf.weights}. Preprocessing: shorter side resized to {clf.resize_size}, centre "
+            f"crop {clf.image_size}, normalised with the ImageNet mean and std. Each image's clean "
+            f"top-1 class is the label the attack moves away from; for the bundled photographs "
+            f"the ImageNet class they show is given for comparison."
+        )
+        rows = []
+        for name, p in zip(images.names, probs.cpu(), strict=True):
+            expected = classifiers.PHOTO_CLASSES.get(name)
+            rows.append(
+                {
+                    "image": name,
+                    "clean top-1": clf.class_names[int(p.argmax())],
+                    "p": float(p.max()),
+                    "ImageNet class shown": "" if expected is None else expected[1],
+                    "p of that class": None
+                    if not expected or expected[0] is None
+                    else float(p[expected[0]]),
+                }
+            )
+        rep.table(rows, "images", "The images and the model's clean predictions")
+    rep.text(
+        f"Clean top-1 accuracy on {len(images.names)} images: {clean_acc:.1%} (labels: "
+        f"{images.label_note}). The {num_correct} correctly classified images are attacked. FGSM "
+        f"works in the model's input space (normalised), moves every pixel by exactly eps in pixel "
+        f"units (eps/std per channel in input space) and clamps to the valid pixel range [0, 1]."
+    )
+    rep.math(
+        r"x_{adv} = \mathrm{clip}_{[0,1]}\big(x + \epsilon\,\mathrm{sign}(\nabla_x "
+        r"\mathcal{L}(f(x), y))\big), \qquad x_{adv}^{(t)} = \mathrm{clip}_{[0,1]}\big(x - "
+        r"\epsilon\,\mathrm{sign}(\nabla_x \mathcal{L}(f(x), t))\big)",
+        "Untargeted (away from the true class y) and targeted (towards class t) FGSM:",
+    )
+
+
+def _targets(cfg, clf, x, y):
+    """Targeted FGSM's goal per image: the named class, else the least-likely class."""
+    import torch
+
+    from nndl.errors import ConfigError, did_you_mean
+
+    if cfg.target_class:
+        if cfg.target_class not in clf.class_names:
+            raise ConfigError(
+                f"Unknown target_class '{cfg.target_class}'."
+                f"{did_you_mean(cfg.target_class, clf.class_names)}"
+            )
+        t = torch.full_like(y, clf.class_names.index(cfg.target_class))
+        return torch.where(t == y, (t + 1) % clf.num_classes, t)  # never the true class
+    return clf.predict(x).argmin(1)
+
+
+def _demo_section(ctx, cfg, clf, images, x, y, targets, attack, correct) -> None:
+    import torch
+
+    rep = ctx.report
+    eps = cfg.demo_epsilon
+    x_adv, x_tgt = attack(eps), attack(eps, targeted=True)
+    p_adv, p_tgt = clf.predict(x_adv), clf.predict(x_tgt)
+    # the most confidently classified image that both attacks fool (else that the untargeted
+    # one flips, else any): the clearest example
+    p_true = clf.predict(x).gather(1, y[:, None]).squeeze(1)
+    flips = p_adv.argmax(1) != y
+    for candidates in (flips & (p_tgt.argmax(1) == targets), flips, torch.ones_like(flips)):
+        if candidates.any():
+            i = int(torch.where(candidates, p_true, -1.0).argmax())
+            break
+    name = [n for n, c in zip(images.names, correct.tolist(), strict=True) if c][i]
+    batch = torch.stack([x[i], x_adv[i], x_tgt[i]])
+    pixels = clf.to_pixels(batch).cpu()
+    probs = clf.predict(batch).cpu()
+    t = int(targets[i])
+    rep.section("One image, its perturbation and its adversarial twin")
+    rep.figure(
+        _triptych(pixels, probs, clf.class_names, eps, int(y[i]), t, name),
+        "triptych",
+        f"{name}: clean image, FGSM perturbation (amplified to fill the colour range) and "
+        f"adversarial image at eps = {eps:g}/255, untargeted (top) and targeted towards "
+        f"'{clf.class_names[t]}' (bottom), with the top-5 predictions",
+    )
+    rows = []
+    for k in range(5):
+        row = {"rank": k + 1}
+        for label, p in (("clean", probs[0]), ("untargeted", probs[1]), ("targeted", probs[2])):
+            c = int(p.argsort(descending=True)[k])
+            row[f"{label} class"], row[f"{label} p"] = clf.class_names[c], float(p[c])
+        rows.append(row)
+    rep.table(rows, "top5", f"Top-5 predictions for {name} (eps = {eps:g}/255)")
+    delta = (pixels[1] - pixels[0]).abs()
+    ctx.metrics.update(
+        demo_linf=float(delta.max()),
+        demo_true_p_clean=float(probs[0, y[i]]),
+        demo_true_p_adv=float(probs[1, y[i]]),
+        demo_target_p=float(probs[2, t]),
+    )
+    rep.text(
+        f"The perturbation changes no pixel by more than {float(delta.max()) * 255:.2f}/255 (its "
+        f"L-infinity norm is eps, as FGSM's definition requires), yet the probability of the true "
+        f"class '{clf.class_names[int(y[i])]}' falls from {float(probs[0, y[i]]):.1%} to "
+        f"{float(probs[1, y[i]]):.1%} and the model now says "
+        f"'{clf.class_names[int(probs[1].argmax())]}'"
+        f" ({float(probs[1].max()):.1%}). The targeted step brings '{clf.class_names[t]}' from "
+        f"{float(probs[0, t]):.2%} to {float(probs[2, t]):.1%}"
+        f"{' and makes it the top-1' if int(probs[2].argmax()) == t else ''}. Over all "
+        f"{len(x)} attacked images at this eps, the untargeted step flips "
+        f"{float((p_adv.argmax(1) != y).float().mean()):.1%} and the targeted step reaches its "
+        f"target on {float((p_tgt.argmax(1) == targets).float().mean()):.1%}."
+    )
+
+
+def _sweep(ctx, cfg, clf, x, y, targets, attack) -> list[dict]:
+    """Per eps: FGSM (untargeted, targeted) and Gaussian noise of matched L-inf and L2 norms."""
+    import torch
+
+    from nndl.methods.fgsm import clamp, matched_gaussian_noise
+
+    gen = torch.Generator().manual_seed(ctx.seed)
+    p_clean_true = clf.predict(x).gather(1, y[:, None]).squeeze(1)
+    dim = x[0].numel()
+    rows = []
+    for eps in cfg.epsilons:
+        x_adv = attack(eps)
+        p = clf.predict(x_adv, cfg.batch_size_eval)
+        p_t = clf.predict(attack(eps, targeted=True), cfg.batch_size_eval)
+        delta = clf.to_pixels(x_adv) - clf.to_pixels(x)  # pixel units, after the clamp
+        row = {
+            "eps (/255)": eps,
+            "fgsm success": _rate(p.argmax(1) != y),
+            "fgsm true p": p.gather(1, y[:, None]).mean().item(),
+            "targeted success": _rate(p_t.argmax(1) == targets),
+            "fgsm L2": delta.flatten(1).norm(dim=1).mean().item(),
+            "fgsm Linf": delta.flatten(1).abs().amax(1).mean().item(),
+        }
+        for norm in ("linf", "l2"):
+            noise = matched_gaussian_noise(delta.cpu(), norm, cfg.noise_draws, gen).to(x.device)
+            pix = clf.to_pixels(x)
+            noisy = torch.cat([clf.normalize(clamp(pix + n, 0.0, 1.0)) for n in noise])
+            applied = (clf.to_pixels(noisy) - pix.repeat(cfg.noise_draws, 1, 1, 1)).flatten(1)
+            pn = clf.predict(noisy, cfg.batch_size_eval)
+            yy = y.repeat(cfg.noise_draws)
+            row[f"{norm} noise success"] = _rate(pn.argmax(1) != yy)
+            row[f"{norm} noise true p"] = pn.gather(1, yy[:, None]).mean().item()
+            row[f"{norm} noise L2"] = applied.norm(dim=1).mean().item()
+            row[f"{norm} noise Linf"] = applied.abs().amax(1).mean().item()
+        rows.append(row)
+    ctx.metrics["clean_true_p"] = p_clean_true.mean().item()
+    ctx.metrics["input_dim"] = dim
+    ctx.metrics["sweep"] = rows
+    return rows
+
+
+def _rate(hit) -> float:
+    return hit.float().mean().item()
+
+
+def size_for_success(sizes, success, goal: float) -> tuple[float, str]:
+    """The perturbation size at which the success rate first reaches `goal`.
+
+    Log-linear interpolation along the curve's monotone envelope. Returns (size, how): how "="
+    (interpolated), "<=" (already reached at the smallest size) or ">" (never reached: size is
+    the largest one tried, a lower bound).
+    """
+    sizes = np.asarray(sizes, float)
+    succ = np.maximum.accumulate(np.asarray(success, float))
+    if succ[-1] < goal:
+        return float(sizes[-1]), ">"
+    k = int(np.argmax(succ >= goal))
+    if k == 0:
+        return float(sizes[0]), "<="
+    s0, s1 = succ[k - 1], succ[k]
+    w = (goal - s0) / (s1 - s0) if s1 > s0 else 1.0
+    return float(np.exp(np.log(sizes[k - 1]) + w * np.log(sizes[k] / sizes[k - 1]))), "="
+
+
+def noise_factors(rows: list[dict], shares=(0.25, 0.5, 0.75)) -> list[dict]:
+    """For each share of flipped predictions: the size FGSM needs, the size matched Gaussian
+    noise needs (L2 for L2-matched noise, L-infinity for L-infinity-matched), and their ratio
+    (how many times larger the noise must be), with ">=" / ">" where it is only a lower bound."""
+    out = []
+    for share in shares:
+        row: dict = {"share flipped": share}
+        for norm, fgsm_key, noise_key in (
+            ("l2", "fgsm L2", "l2 noise L2"),
+            ("linf", "fgsm Linf", "linf noise Linf"),
+        ):
+            f = size_for_success(
+                [r[fgsm_key] for r in rows], [r["fgsm success"] for r in rows], share
+            )
+            n = size_for_success(
+                [r[noise_key] for r in rows], [r[f"{norm} noise success"] for r in rows], share
+            )
+            row[f"fgsm_{norm}"], row[f"noise_{norm}"] = f, n
+            if f[1] == ">":  # FGSM itself never gets there: nothing to compare
+                row[f"factor_{norm}"], row[f"factor_{norm}_bound"] = None, None
+            else:  # FGSM's size is exact or an upper bound, the noise's exact or a lower bound
+                row[f"factor_{norm}"] = n[0] / f[0]
+                row[f"factor_{norm}_bound"] = (
+                    ">" if n[1] == ">" else "=" if (f[1], n[1]) == ("=", "=") else ">="
+                )
+        out.append(row)
+    return out
+
+
+def _size(v, scale: float = 1.0, unit: str = "") -> str:
+    return f"{'' if v[1] == '=' else v[1] + ' '}{v[0] * scale:.3g}{unit}"
+
+
+def _factor(row, norm) -> str:
+    f, bound = row[f"factor_{norm}"], row[f"factor_{norm}_bound"]
+    if f is None:
+        return ""
+    return f"{'' if bound == '=' else bound + ' '}{f:.1f}x"
+
+
+def _sweep_section(ctx, cfg, clf, rows, n) -> None:
+    rep = ctx.report
+    rep.section("Epsilon sweep")
+    rep.text(
+        f"FGSM at every eps on the {n} correctly classified images: the share whose top-1 "
+        f"prediction changes (untargeted) or becomes the target (targeted), and the mean "
+        f"probability of the true class (clean: {ctx.metrics['clean_true_p']:.1%})."
+    )
+    rep.figure(
+        _sweep_figure(rows), "eps_sweep", "FGSM success rate and true-class confidence versus eps"
+    )
+    rep.table(
+        [
+            {
+                "eps (/255)": r["eps (/255)"],
+                "FGSM success": r["fgsm success"],
+                "targeted success": r["targeted success"],
+                "FGSM true p": r["fgsm true p"],
+                "noise Linf-matched success": r["linf noise success"],
+                "noise Linf-matched true p": r["linf noise true p"],
+                "noise L2-matched success": r["l2 noise success"],
+                "noise L2-matched true p": r["l2 noise true p"],
+                "FGSM L2 (px)": r["fgsm L2"],
+            }
+            for r in rows
+        ],
+        "sweep",
+        "FGSM and Gaussian noise of matched norm at every eps (success = "
+        "share of the correctly classified images whose prediction changes; true p = mean "
+        "true-class probability)",
+    )
+
+    rep.section("Can Gaussian noise do the same?")
+    rep.text(
+        f"For every image and eps, {cfg.noise_draws} Gaussian noise draws are rescaled to the "
+        f"L-infinity norm of that image's FGSM perturbation (the same largest pixel change) and "
+        f"another {cfg.noise_draws} to its L2 norm (the same energy), added in pixel space and "
+        f"clamped to [0, 1] like FGSM ({n} images x {cfg.noise_draws} draws = "
+        f"{n * cfg.noise_draws:,} noisy images per point)."
+    )
+    rep.figure(
+        _noise_figure(rows, ctx.metrics["clean_true_p"]),
+        "noise_vs_fgsm",
+        "FGSM versus Gaussian noise of matched L-infinity and L2 norm: success rate and "
+        "drop of the true-class probability versus eps, and success rate versus the L2 norm "
+        "each perturbation actually has (after clamping)",
+    )
+    factors = noise_factors(rows)
+    rep.table(
+        [
+            {
+                "share flipped": f"{r['share flipped']:.0%}",
+                "FGSM L2": _size(r["fgsm_l2"]),
+                "noise L2": _size(r["noise_l2"]),
+                "L2 factor": _factor(r, "l2"),
+                "FGSM eps": _size(r["fgsm_linf"], 255, "/255"),
+                "noise Linf": _size(r["noise_linf"], 255, "/255"),
+                "Linf factor": _factor(r, "linf"),
+            }
+            for r in factors
+        ],
+        "noise_factor",
+        "Perturbation size needed to flip a given share of the predictions (interpolated along "
+        "the sweep; L2 in pixel units, 0-1 scale; '>': not reached even by the largest size of "
+        "the sweep) and how many times larger Gaussian noise must be than FGSM",
+    )
+    demo = min(rows, key=lambda r: abs(r["eps (/255)"] - cfg.demo_epsilon))
+    ctx.metrics.update(
+        fgsm_success_demo=demo["fgsm success"],
+        noise_l2_success_demo=demo["l2 noise success"],
+        noise_linf_success_demo=demo["linf noise success"],
+        noise_factors=[{k: v for k, v in r.items()} for r in factors],
+    )
+    rep.section("Findings")
+    rep.bullets(_findings(rows, factors, demo, n))
+
+
+def _findings(rows, factors, demo, n) -> list[str]:
+    first = next((r for r in rows if r["fgsm success"] >= 0.5), None)
+    peak = max(rows, key=lambda r: r["fgsm success"])
+    lines = []
+    if first:
+        lines.append(
+            f"FGSM flips half or more of the {n} correctly classified images from eps = "
+            f"{first['eps (/255)']:g}/255 on ({first['fgsm success']:.1%}; mean true-class "
+            f"probability {first['fgsm true p']:.1%}); at most {peak['fgsm success']:.1%} "
+            f"(eps = {peak['eps (/255)']:g}/255)."
+        )
+    else:
+        lines.append(
+            f"FGSM never flips half of the images in this sweep; at most "
+            f"{peak['fgsm success']:.1%} (eps = {peak['eps (/255)']:g}/255)."
+        )
+    last = rows[-1]
+    if last["fgsm success"] < peak["fgsm success"] - 0.02:
+        lines.append(
+            f"Larger is not always better for one linear step: at eps = {last['eps (/255)']:g}/255 "
+            f"FGSM flips {last['fgsm success']:.1%}, less than its peak, because the loss is not "
+            f"linear that far from the image."
+        )
+    e = demo["eps (/255)"]
+    lines.append(
+        f"At eps = {e:g}/255 FGSM flips {demo['fgsm success']:.1%}; Gaussian noise with the same "
+        f"L-infinity norm flips {demo['linf noise success']:.1%} and noise with the same L2 norm "
+        f"{demo['l2 noise success']:.1%} (true-class probability {demo['fgsm true p']:.1%} under "
+        f"FGSM against {demo['linf noise true p']:.1%} and {demo['l2 noise true p']:.1%})."
+    )
+    said = []
+    for r in factors:
+        if r["factor_l2"] is None:
+            continue
+        said.append(
+            f"to flip {r['share flipped']:.0%} of the predictions FGSM needs an L2 norm of "
+            f"{_size(r['fgsm_l2'])}, Gaussian noise {_size(r['noise_l2'])}: "
+            f"{_factor(r, 'l2')} larger; in L-infinity FGSM needs eps "
+            f"{_size(r['fgsm_linf'], 255, '/255')} and noise of matched L-infinity norm "
+            f"{_size(r['noise_linf'], 255, '/255')}, {_factor(r, 'linf')}"
+        )
+    if said:
+        lines.append(
+            "So no, Gaussian noise does not do the same: " + "; ".join(said) + " ('>' where "
+            "even the largest noise of the sweep falls short, so the factor is a lower bound). "
+            "FGSM spends its whole budget along the gradient sign; random noise spreads it over "
+            "directions the model hardly responds to."
+        )
+    return lines
+
+
+# -- figures ---------------------------------------------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _top5_bars(ax, p, class_names, true: int, target: int | None = None) -> None:
+    top = p.argsort(descending=True)[:5].tolist()[::-1]
+    colours = ["tab:green" if c == true else "tab:red" if c == target else "tab:gray" for c in top]
+    ax.barh(range(5), [float(p[c]) for c in top], color=colours)
+    for k, c in enumerate(top):
+        ax.text(min(float(p[c]), 0.78) + 0.02, k, f"{float(p[c]):.1%}", va="center", fontsize=7)
+    ax.set_yticks(range(5), [class_names[c][:18] for c in top], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def _triptych(pixels, probs, class_names, eps, true, target, name):
+    plt = _plt()
+    fig, axes = plt.subplots(2, 5, figsize=(15, 6), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1]})
+    img = pixels.permute(0, 2, 3, 1).clamp(0, 1).numpy()
+    for row, (k, label) in enumerate(
+        ((1, "untargeted"), (2, f"targeted -> {class_names[target]}"))
+    ):
+        delta = img[k] - img[0]
+        amp = 0.5 + delta / (2 * max(abs(delta).max(), 1e-12))  # signed, amplified to [0, 1]
+        cells = [
+            (img[0], f"clean: {class_names[int(probs[0].argmax())]} {float(probs[0].max()):.0%}"),
+            (amp, f"perturbation ({label})\neps = {eps:g}/255, amplified"),
+            (
+                img[k],
+                f"adversarial: {class_names[int(probs[k].argmax())]} {float(probs[k].max()):.0%}",
+            ),
+        ]
+        for ax, (im, title) in zip(axes[row, :3], cells, strict=True):
+            ax.imshow(im, interpolation="nearest")
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+        _top5_bars(axes[row, 3], probs[0], class_names, true, target if row else None)
+        axes[row, 3].set_title("top-5, clean", fontsize=9)
+        _top5_bars(axes[row, 4], probs[k], class_names, true, target if row else None)
+        extra = (
+            f"\np({class_names[target]}) = {float(probs[k, target]):.1%}, "
+            f"p({class_names[true]}) = {float(probs[k, true]):.1%}"
+            if row
+            else f"\np({class_names[true]}) = {float(probs[k, true]):.1%}"
+        )
+        axes[row, 4].set_title(f"top-5, {label}{extra}", fontsize=9)
+    fig.suptitle(f"{name}: FGSM at eps = {eps:g}/255 (green: true class, red: target)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _sweep_figure(rows):
+    plt = _plt()
+    eps = [r["eps (/255)"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(eps, [r["fgsm success"] for r in rows], "o-", label="untargeted (prediction changes)")
+    ax1.plot(eps, [r["targeted success"] for r in rows], "s--", label="targeted (becomes target)")
+    ax1.set(ylabel="attack success rate", ylim=(-0.02, 1.02))
+    ax2.plot(eps, [r["fgsm true p"] for r in rows], "o-", color="tab:red")
+    ax2.set(ylabel="mean true-class probability", ylim=(-0.02, 1.02))
+    for ax in (ax1, ax2):
+        ax.set(xscale="log", xlabel="eps (1/255 pixel units)")
+        ax.set_xticks(eps, [f"{e:g}" for e in eps])
+        ax.minorticks_off()
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _noise_figure(rows, clean_p):
+    plt = _plt()
+    eps = [r["eps (/255)"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))
+    series = (
+        ("fgsm", "FGSM", "o-", "tab:blue"),
+        ("linf", "noise, same L-inf", "s--", "tab:orange"),
+        ("l2", "noise, same L2", "^--", "tab:green"),
+    )
+    for key, label, style, colour in series:
+        succ = "fgsm success" if key == "fgsm" else f"{key} noise success"
+        true_p = "fgsm true p" if key == "fgsm" else f"{key} noise true p"
+        l2 = "fgsm L2" if key == "fgsm" else f"{key} noise L2"
+        axes[0].plot(eps, [r[succ] for r in rows], style, color=colour, label=label)
+        axes[1].plot(eps, [clean_p - r[true_p] for r in rows], style, color=colour, label=label)
+        axes[2].plot(
+            [r[l2] for r in rows], [r[succ] for r in rows], style, color=colour, label=label
+        )
+    axes[0].set(ylabel="success rate (prediction changes)", title="success vs eps")
+    axes[1].set(
+        ylabel="confidence drop (true-class probability,\nclean minus perturbed)",
+        title="confidence drop vs eps",
+    )
+    for ax in axes[:2]:
+        ax.set(xscale="log", xlabel="eps of the FGSM perturbation (1/255)", ylim=(-0.02, 1.02))
+        ax.set_xticks(eps, [f"{e:g}" for e in eps])
+        ax.minorticks_off()
+    axes[2].set(
+        xscale="log",
+        xlabel="L2 norm of the applied perturbation (pixel units)",
+        ylabel="success rate",
+        title="success vs perturbation energy",
+        ylim=(-0.02, 1.02),
+    )
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
