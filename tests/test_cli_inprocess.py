@@ -27,7 +27,9 @@ def fake_studies():
     def broken(ctx):
         raise DataError("Dataset 'nothing' not found under /nowhere.")
 
-    registry.study("z98", "fake-ok", "A study that works", config=TinyConfig, headline=("answer",))(ok)
+    registry.study("z98", "fake-ok", "A study that works", config=TinyConfig, headline=("answer",))(
+        ok
+    )
     registry.study("z99", "fake-broken", "A study that fails", config=TinyConfig)(broken)
     yield
     for key in ("z98", "z99"):
