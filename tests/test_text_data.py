@@ -88,6 +88,43 @@ def test_wordpiece_encode_and_pack():
 # -- real loaders on files in the published formats -----------------------------------------------
 
 
+_VOCAB_OF_A_FRESH_PROCESS = """
+import hashlib, json
+from nndl.data.synthetic.text import pydoc_corpus, split_corpus
+from nndl.data.text_tasks import train_wordpiece
+tok = train_wordpiece(split_corpus(pydoc_corpus())[0][:300], 1500)
+vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+print(hashlib.sha256(json.dumps(vocab).encode()).hexdigest())
+"""
+
+
+def test_wordpiece_vocabulary_is_the_same_in_every_process():
+    """tokenizers' trainer numbers '##' pieces in hash-map order, which differs per process;
+    train_wordpiece pins them. Three fresh processes must agree on every token and id."""
+    import subprocess
+    import sys
+
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", _VOCAB_OF_A_FRESH_PROCESS],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(3)
+    }
+    assert len(hashes) == 1
+
+
+def test_continuing_pieces_stay_ordinary_tokens():
+    tok = train_wordpiece(gen.split_corpus(gen.pydoc_corpus())[0][:200], 800)
+    added = {t.content for t in tok.get_added_tokens_decoder().values()}
+    assert added == {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+    assert tok.token_to_id("##s") is not None
+    # a literal "##s" in the text is split like any other text, not matched as one token
+    assert "##s" not in tok.encode("a ##s b").tokens
+
+
 def test_sst2_tsv(tmp_path):
     d = tmp_path / "SST-2"
     d.mkdir()

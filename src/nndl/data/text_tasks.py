@@ -78,20 +78,39 @@ def subsample(n_total: int, n: int, seed: int) -> np.ndarray:
 
 
 def train_wordpiece(texts: Sequence[str], vocab_size: int, min_frequency: int = 2):
-    """A BERT-style uncased WordPiece tokenizer trained on `texts` (deterministic for a corpus)."""
+    """A BERT-style uncased WordPiece tokenizer trained on `texts`: the same texts give the same
+    vocabulary, in every process.
+
+    `tokenizers`' trainer creates the word-continuing pieces ("##e") while iterating a hash map,
+    so their ids, and with them the tie-breaks between equally frequent merges, change from one
+    process to the next (huggingface/tokenizers#1794): two trainings differed in dozens of tokens.
+    Handing the trainer every "##c" up front, in sorted order, fixes their ids; they are passed as
+    the trainer's special tokens only for that, and the tokenizer is then rebuilt from the trained
+    vocabulary so that they stay ordinary pieces.
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from tokenizers.trainers import WordPieceTrainer
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # whitespace + punctuation split
+    def blank(model):
+        tok = Tokenizer(model)
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # whitespace + punctuation split
+        return tok
+
+    tok = blank(models.WordPiece(unk_token="[UNK]"))
+    continuing = set()
+    for text in texts:
+        for word, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text)):
+            continuing.update(word[1:])
     trainer = WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *(f"##{c}" for c in sorted(continuing))],
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
+    tok = blank(models.WordPiece(vocab=tok.get_vocab(), unk_token="[UNK]"))
+    tok.add_special_tokens(list(SPECIAL_TOKENS))
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

@@ -627,12 +627,8 @@ def _fingerprint(texts: list[str]) -> str:
 
 
 def pretrain(ctx, cfg: Config, corpus_train, corpus_held):
-    """Tokenizer + MLM-pretrained scratch BERT, built once and cached (keyed by config and corpus).
-
-    Cached because `tokenizers`' WordPiece trainer breaks ties between equally frequent merges in
-    hash-map order: two trainings on the same corpus differ in a few dozen tokens, and so would
-    every number downstream; the cache makes reruns byte-identical.
-    """
+    """Tokenizer + MLM-pretrained scratch BERT, built once and cached (keyed by config and corpus),
+    so that reruns and fine-tuning experiments skip the pretraining."""
     import torch
 
     from nndl.data.text_tasks import load_tokenizer, pack_corpus, special_ids, train_wordpiece
