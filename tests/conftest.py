@@ -27,7 +27,9 @@ for var, sub in {
 os.environ["NNDL_OFFLINE"] = "1"  # no network probes: loaders must fail fast
 os.environ["NNDL_QUIET"] = "1"
 os.environ.setdefault("KERAS_BACKEND", "torch")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does: no spinning thread pools
+# Tests run several processes at once (CLI subprocesses, two DDP ranks): spinning OpenMP pools
+# would steal the cores from each other. Speed is measured in benchmarks, never here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

@@ -17,12 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-# OpenMP threads that spin while waiting steal the CPU from every other process (a second run,
-# a test worker, the data loader): on a 2-core machine a spinning pool made a04 eight times
-# slower under load. Passive waiting costs a few percent when the machine is idle.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from nndl.errors import NndlError  # noqa: E402
+from nndl.errors import NndlError
 
 app = typer.Typer(
     add_completion=False,
