@@ -9,7 +9,7 @@ from nndl.data import all_datasets, get_dataset
 from nndl.data.digits import load_digits_28
 from nndl.data.imagefolder import load_imagefolder
 from nndl.data.mnist import load_mnist
-from nndl.errors import DataError
+from nndl.errors import ConfigError, DataError
 
 
 def write_idx(path, array: np.ndarray, compress=False):
@@ -95,3 +95,12 @@ def test_imagefolder(tmp_path):
     (tmp_path / "empty" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match="holds no images"):
         load_imagefolder(tmp_path / "empty")
+
+
+def test_photos_are_rgb_and_a_typo_gets_a_suggestion():
+    from nndl.data.photos import load_photo
+
+    img = load_photo("chelsea")
+    assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+    with pytest.raises(ConfigError, match="chelsea"):
+        load_photo("chelsee")

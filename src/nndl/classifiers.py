@@ -22,18 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from nndl.config import opt
+from nndl.data.photos import load_photo
 from nndl.errors import ConfigError, DataError, WeightsError, did_you_mean
 
 log = logging.getLogger("nndl")
 
 # scikit-image photographs of ImageNet classes: name -> (ImageNet-1k index, class) where one fits
-PHOTO_CLASSES = {
-    "chelsea": (281, "tabby"),
-    "cat": (281, "tabby"),
-    "coffee": (967, "espresso"),
-    "rocket": (657, "missile"),
-    "astronaut": (None, "no ImageNet class (a person in a space suit)"),
-}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -519,7 +513,7 @@ def attack_images(cfg, clf: Classifier, ctx, max_images: int | None = None) -> I
         )
     pixels, names = [], []
     for photo in cfg.photos:
-        pixels.append(_prepare(_skimage_photo(photo), clf))
+        pixels.append(_prepare(load_photo(photo), clf))
         names.append(photo)
     for path in _image_files(cfg.images):
         pixels.append(_prepare(_read_image(path), clf))
@@ -535,19 +529,6 @@ def attack_images(cfg, clf: Classifier, ctx, max_images: int | None = None) -> I
         f"({', '.join(cfg.photos)}) and {n_user} of yours",
     )
     return ImageSet(x, labels, names, "the model's clean top-1 prediction")
-
-
-def _skimage_photo(name: str):
-    import skimage.data
-
-    if name not in PHOTO_CLASSES and not hasattr(skimage.data, name):
-        raise ConfigError(
-            f"Unknown scikit-image photo '{name}'.{did_you_mean(name, PHOTO_CLASSES)}"
-        )
-    img = getattr(skimage.data, name)()
-    if img.ndim != 3 or img.shape[2] < 3:
-        raise ConfigError(f"scikit-image's '{name}' is not a colour photograph.")
-    return img[..., :3]
 
 
 def _image_files(items) -> list[Path]:

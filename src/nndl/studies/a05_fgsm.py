@@ -25,6 +25,7 @@ import numpy as np
 from nndl import classifiers
 from nndl.classifiers import ClassifierOptions
 from nndl.config import opt
+from nndl.data.photos import PHOTO_CLASSES
 from nndl.registry import study
 
 
@@ -85,7 +86,7 @@ class Config(ClassifierOptions):
     "fgsm",
     "FGSM adversarial attack",
     config=Config,
-    datasets=("shapes",),
+    datasets=("shapes", "photos"),
     headline=("clean_acc", "fgsm_success_demo", "noise_l2_success_demo"),
 )
 def run(ctx) -> None:
@@ -169,7 +170,7 @@ def _classifier_section(ctx, cfg, clf, images, probs, clean_acc, num_correct) ->
         )
         rows = []
         for name, p in zip(images.names, probs.cpu(), strict=True):
-            expected = classifiers.PHOTO_CLASSES.get(name)
+            expected = PHOTO_CLASSES.get(name)
             rows.append(
                 {
                     "image": name,

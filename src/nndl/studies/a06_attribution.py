@@ -100,7 +100,7 @@ class Config(ClassifierOptions):
     "attribution",
     "Grad-CAM and Integrated Gradients on adversarial examples",
     config=Config,
-    datasets=("shapes",),
+    datasets=("shapes", "photos"),
     headline=("iou_gradcam_demo", "iou_ig_demo", "ig_steps_for_1pct"),
 )
 def run(ctx) -> None:
