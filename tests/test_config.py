@@ -46,6 +46,11 @@ def test_overrides_are_coerced_to_the_declared_types():
         ("mode=c", "'mode' must be one of a, b"),
         ("flag=maybe", "'flag' expects true or false"),
         ("sizes=4,x", "'sizes' expects int"),
+        ("num_epochs=-5", "'num_epochs' must be a finite number >= 0; got '-5'"),
+        ("lr=nan", "'lr' must be a finite number >= 0"),
+        ("lr=-1e-3", "'lr' must be a finite number >= 0"),
+        ("sizes=4,-2", "'sizes' must be a finite number >= 0"),
+        ("num_epochs=2.5", "'num_epochs' expects int; got '2.5'"),
     ],
 )
 def test_bad_overrides_say_what_was_expected(item, message):
@@ -65,3 +70,10 @@ def test_to_dict_is_yaml_friendly_and_help_is_kept():
     assert cfg.field_help(Demo)["lr"] == "learning rate"
     with pytest.raises(TypeError):
         cfg.opt([1, 2], "mutable defaults are refused")
+
+
+def test_did_you_mean_ignores_case():
+    from nndl.errors import did_you_mean
+
+    assert did_you_mean("relu", ["ReLU", "GELU", "Tanh"]).startswith(" Did you mean ReLU")
+    assert did_you_mean("zzz", ["ReLU", "GELU"]) == " Valid: GELU, ReLU."

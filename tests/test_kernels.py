@@ -129,3 +129,19 @@ def test_kernel_type_layers_keep_the_shape_and_deformable_flops_are_counted():
     samples = 2 * 16 * 9 * 8 * 8  # bilinear samples, 4 multiply-adds each
     flops = bench.count_flops(lambda t: conv(t, offset), x)
     assert flops == 2 * macs + 2 * 4 * samples
+
+
+def test_a02_accepts_drop_in_activations_and_names_the_rest():
+    from nndl import config
+    from nndl.errors import ConfigError
+    from nndl.studies.a02_activations_kernels import Config, drop_in_activations
+
+    usable = drop_in_activations()
+    assert {"ReLU", "GELU", "SiLU", "Hardswish", "ELU", "Tanh", "LeakyReLU"} <= set(usable)
+    assert not {"Softmax", "GLU", "MultiheadAttention", "Threshold"} & set(usable)
+    assert config.resolve(Config, "smoke", {"activations": "Mish,ReLU6"}).activations == (
+        "Mish",
+        "ReLU6",
+    )
+    with pytest.raises(ConfigError, match="Did you mean ReLU"):
+        config.resolve(Config, "smoke", {"activations": "relu"})

@@ -12,6 +12,7 @@ that differ in `smoke` and `full`. Profiles are values of the same config, never
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import field
@@ -79,20 +80,29 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if tp in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"'{key}' expects {tp.__name__}; got '{value}'.")
-        try:
-            out = tp(value) if tp is float else int(str(value), 10)
-        except (TypeError, ValueError):
-            try:  # accept "1e3" for ints when it is integral
-                f = float(value)
-                if tp is int and f.is_integer():
-                    return int(f)
-            except (TypeError, ValueError):
-                pass
-            raise ConfigError(f"'{key}' expects {tp.__name__}; got '{value}'.") from None
+        out = _number(value, tp)
+        if out is None:
+            raise ConfigError(f"'{key}' expects {tp.__name__}; got '{value}'.")
+        # every numeric setting is a count, a size, a rate or a probability
+        if not math.isfinite(out) or out < 0:
+            raise ConfigError(f"'{key}' must be a finite number >= 0; got '{value}'.")
         return out
     if tp is str:
         return str(value)
     raise ConfigError(f"'{key}' has unsupported type {_type_name(tp)}")
+
+
+def _number(value: Any, tp: type) -> int | float | None:
+    """`value` as an int or float, or None when it is not one ("1e3" is an int when integral)."""
+    try:
+        return tp(value) if tp is float else int(str(value), 10)
+    except (TypeError, ValueError):
+        pass
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(f) if tp is int and f.is_integer() else None
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -31,7 +31,8 @@ class TrainingError(NndlError):
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' Did you mean x?' for the closest names, or the full list when nothing is close."""
     choices = sorted(choices)
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    by_lower = {c.lower(): c for c in choices}  # 'relu' finds ReLU
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
     if close:
-        return f" Did you mean {', '.join(close)}?"
+        return f" Did you mean {', '.join(by_lower[c] for c in close)}?"
     return f" Valid: {', '.join(choices)}."

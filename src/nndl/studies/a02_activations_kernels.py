@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from nndl.config import opt
+from nndl.errors import ConfigError, did_you_mean
 from nndl.registry import study
 
 MIN_CONVS = 3  # fewer convolutions than this: not counted as a CNN in the kernel-type summary
@@ -73,6 +74,15 @@ class Config:
     feature_model: str = opt("resnet18", "the a01 model whose feature maps are shown")
     feature_image_size: int = opt(128, "side of the image shown to it (0 = the model's native)")
     feature_channels: int = opt(16, "channels shown per depth (the most active ones)")
+
+    def __post_init__(self):
+        usable = drop_in_activations()
+        for name in self.activations:
+            if name not in usable:
+                raise ConfigError(
+                    f"'{name}' is not a torch.nn activation that can replace ReLU in place."
+                    f"{did_you_mean(name, usable)}"
+                )
 
     PROFILES: ClassVar[dict] = {
         "smoke": {
@@ -255,6 +265,30 @@ def layer_statistics(model, x, y, activation: str) -> list[dict]:
         for h in handles:
             h.remove()
     return stats
+
+
+def drop_in_activations() -> list[str]:
+    """The torch.nn activation classes that build without arguments and keep the shape of their
+    input: the ones that can replace a ReLU module (not Softmax/Softmin over a dimension, not GLU)."""
+    import inspect
+
+    import torch
+
+    x = torch.linspace(-2, 2, 16).view(1, 4, 2, 2)
+    usable = []
+    for name, cls in vars(torch.nn.modules.activation).items():
+        if (
+            not (inspect.isclass(cls) and issubclass(cls, torch.nn.Module))
+            or "softm" in name.lower()
+        ):
+            continue
+        try:
+            out = cls()(x)
+        except Exception:  # needs arguments, or is not element-wise
+            continue
+        if isinstance(out, torch.Tensor) and out.shape == x.shape:
+            usable.append(name)
+    return usable
 
 
 def train_with_activation(ctx, cfg: Config, data, activation: str) -> dict:
