@@ -51,6 +51,7 @@ def test_overrides_are_coerced_to_the_declared_types():
         ("lr=-1e-3", "'lr' must be a finite number >= 0"),
         ("sizes=4,-2", "'sizes' must be a finite number >= 0"),
         ("num_epochs=2.5", "'num_epochs' expects int; got '2.5'"),
+        ("sizes=", "'sizes' needs at least one value"),
     ],
 )
 def test_bad_overrides_say_what_was_expected(item, message):

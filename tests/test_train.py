@@ -168,3 +168,11 @@ def test_finished_checkpoint_skips_training(tmp_path):
     assert len(h.epochs) == 2
     for p, q in zip(t.module.parameters(), t2.module.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_a_batch_size_below_one_is_a_config_error():
+    from nndl.errors import ConfigError
+    from nndl.train import epoch_batches
+
+    with pytest.raises(ConfigError, match="batch size must be at least 1"):
+        epoch_batches(10, 0, seed=0, epoch=0)

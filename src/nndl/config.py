@@ -121,6 +121,7 @@ def resolve(cls: type, profile: str = "quick", overrides: dict[str, Any] | None 
         raise ConfigError(f"Unknown profile '{profile}'.{did_you_mean(profile, PROFILE_NAMES)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     profiles = getattr(cls, "PROFILES", {})
     for source, items in (("profile", profiles.get(profile, {})), ("--set", overrides or {})):
@@ -129,7 +130,14 @@ def resolve(cls: type, profile: str = "quick", overrides: dict[str, Any] | None 
                 where = "--set key" if source == "--set" else f"profile key in {cls.__name__}"
                 raise ConfigError(f"Unknown {where} '{key}'. Valid keys: {', '.join(names)}.")
             values[key] = coerce(value, hints[key], key)
+            default = defaults[key]
+            if values[key] == () and isinstance(default, tuple) and default:
+                raise ConfigError(f"'{key}' needs at least one value (default: {_show(default)}).")
     return cls(**values)
+
+
+def _show(value: tuple) -> str:
+    return ",".join(map(str, value))
 
 
 def to_dict(config) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from nndl.errors import NndlError, TrainingError
+from nndl.errors import ConfigError, NndlError, TrainingError
 from nndl.run import dist_info
 
 log = logging.getLogger("nndl")
@@ -45,6 +45,9 @@ def epoch_batches(
 ) -> list:
     """Index batches for one epoch: a permutation seeded by (seed, epoch), split for DDP ranks."""
     import numpy as np
+
+    if batch_size < 1:
+        raise ConfigError(f"The batch size must be at least 1; got {batch_size}.")
 
     order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
     rank, world = dist_info()
