@@ -14,6 +14,19 @@ from nndl.methods.mlm import IGNORE, Masker, MLMStep
 from nndl.models import bert as B
 
 
+def tiny(**changes) -> B.BertConfig:
+    """A BERT small enough for a unit test (2 layers, 16 wide, 2 heads)."""
+    sizes = dict(
+        vocab_size=60,
+        hidden_size=16,
+        num_layers=2,
+        num_heads=2,
+        intermediate_size=32,
+        max_position=24,
+    )
+    return B.BertConfig(**{**sizes, **changes})
+
+
 def _batch(vocab: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, vocab, (3, 20), generator=g)
@@ -84,16 +97,7 @@ def test_mlm_head_and_tied_decoder_match_bert_for_masked_lm():
 
 
 def test_wrong_shapes_and_foreign_checkpoints_are_refused():
-    small = B.BertModel(
-        B.BertConfig(
-            vocab_size=50,
-            hidden_size=16,
-            num_layers=1,
-            num_heads=2,
-            intermediate_size=32,
-            max_position=16,
-        )
-    )
+    small = B.BertModel(tiny(vocab_size=50, num_layers=1, max_position=16))
     state = {"embeddings.word_embeddings.weight": torch.zeros(51, 16)}
     with pytest.raises(WeightsError, match="shape"):
         B.load_hf_state_dict(small, state)
@@ -107,14 +111,7 @@ def test_wrong_shapes_and_foreign_checkpoints_are_refused():
 
 @pytest.mark.parametrize("head", ["sequence", "pair", "span"])
 def test_heads_forward_backward(head):
-    cfg = B.BertConfig(
-        vocab_size=60,
-        hidden_size=16,
-        num_layers=2,
-        num_heads=2,
-        intermediate_size=32,
-        max_position=24,
-    )
+    cfg = tiny()
     bert = B.BertModel(cfg)
     model = {
         "sequence": lambda: B.BertForSequenceClassification(bert, 2),
@@ -139,14 +136,7 @@ def test_heads_forward_backward(head):
 
 
 def test_padding_does_not_change_the_tokens_outputs():
-    cfg = B.BertConfig(
-        vocab_size=60,
-        hidden_size=16,
-        num_layers=2,
-        num_heads=2,
-        intermediate_size=32,
-        max_position=24,
-    )
+    cfg = tiny()
     model = B.BertModel(cfg).eval()
     ids = torch.randint(5, 60, (1, 8))
     padded = torch.cat([ids, torch.zeros(1, 5, dtype=torch.long)], 1)
@@ -190,14 +180,7 @@ def test_dynamic_masks_change_fixed_held_out_masks_do_not():
     a, _ = masker(ids)
     b, _ = masker(ids)
     assert not torch.equal(a, b)
-    cfg = B.BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_layers=1,
-        num_heads=2,
-        intermediate_size=32,
-        max_position=32,
-    )
+    cfg = tiny(vocab_size=50, num_layers=1, max_position=32)
     model = B.BertForMaskedLM(cfg).eval()
     step = MLMStep(masker)
     inputs, labels = masker(ids, generator=torch.Generator().manual_seed(3))
