@@ -399,7 +399,7 @@ def _imagenet_classifier(cfg) -> Classifier:
             _load_state(model, weights_path, name)
             source = f"ImageNet weights of timm {name} from {weights_path}"
         else:
-            model = _timm_pretrained(name, offline.online())
+            model = _timm_pretrained(name)
             source = f"timm {name} pretrained weights ({model.pretrained_cfg.get('hf_hub_id')})"
         dc = timm.data.resolve_data_config({}, model=model)
         mean, std = dc["mean"], dc["std"]
@@ -427,13 +427,14 @@ def _imagenet_classifier(cfg) -> Classifier:
     )
 
 
-def _timm_pretrained(name: str, is_online: bool):
-    """timm.create_model(pretrained=True); offline only its local cache is tried (fails fast)."""
+def _timm_pretrained(name: str):
+    """timm.create_model(pretrained=True); offline (HF_HUB_OFFLINE set by nndl.offline) only its
+    local cache is tried, which fails in about a second."""
     import timm
 
-    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE",)}
-    if not is_online:
-        os.environ["HF_HUB_OFFLINE"] = "1"
+    from nndl import offline
+
+    is_online = offline.configure()
     try:
         return timm.create_model(name, pretrained=True)
     except Exception as e:  # noqa: BLE001 - not in the cache, or the hub refused
@@ -443,12 +444,6 @@ def _timm_pretrained(name: str, is_online: bool):
             f"ImageNet weights of timm {name} must be downloaded, but there is no network here "
             f"and they are not in the Hugging Face cache. {_weights_help(name, 'timm / HF hub')}"
         ) from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def find_cam_layer(model, size: int, name: str = "") -> tuple[str, Any]:

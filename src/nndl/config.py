@@ -120,8 +120,8 @@ def resolve(cls: type, profile: str = "quick", overrides: dict[str, Any] | None 
     if profile not in PROFILE_NAMES:
         raise ConfigError(f"Unknown profile '{profile}'.{did_you_mean(profile, PROFILE_NAMES)}")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    names = list(defaults)
     values: dict[str, Any] = {}
     profiles = getattr(cls, "PROFILES", {})
     for source, items in (("profile", profiles.get(profile, {})), ("--set", overrides or {})):
@@ -132,12 +132,9 @@ def resolve(cls: type, profile: str = "quick", overrides: dict[str, Any] | None 
             values[key] = coerce(value, hints[key], key)
             default = defaults[key]
             if values[key] == () and isinstance(default, tuple) and default:
-                raise ConfigError(f"'{key}' needs at least one value (default: {_show(default)}).")
+                shown = ",".join(map(str, default))
+                raise ConfigError(f"'{key}' needs at least one value (default: {shown}).")
     return cls(**values)
-
-
-def _show(value: tuple) -> str:
-    return ",".join(map(str, value))
 
 
 def to_dict(config) -> dict[str, Any]:

@@ -23,6 +23,7 @@ FLOPs than a regular 3x3 convolution of the same shape but run only 2-5x faster.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -267,7 +268,8 @@ def layer_statistics(model, x, y, activation: str) -> list[dict]:
     return stats
 
 
-def drop_in_activations() -> list[str]:
+@functools.cache
+def drop_in_activations() -> tuple[str, ...]:
     """The torch.nn activation classes that build without arguments and keep the shape of their
     input: the ones that can replace a ReLU module (not Softmax/Softmin over a dimension, not GLU)."""
     import inspect
@@ -288,7 +290,7 @@ def drop_in_activations() -> list[str]:
             continue
         if isinstance(out, torch.Tensor) and out.shape == x.shape:
             usable.append(name)
-    return usable
+    return tuple(usable)
 
 
 def train_with_activation(ctx, cfg: Config, data, activation: str) -> dict:

@@ -391,16 +391,16 @@ def resolve_baseline(name: str) -> Path:
 def equivalence_check(folder: Path, model) -> float | None:
     """Max |h_ours - h_transformers| over all layers' hidden states on a fixed batch (None when
     transformers is not installed)."""
-    import os
-
     import torch
+
+    from nndl import offline
 
     try:
         from transformers import BertModel as HFBertModel
         from transformers.utils import logging as hf_logging
     except ImportError:
         return None
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline.configure()  # offline, transformers must not probe the hub for a local folder
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     hf = HFBertModel.from_pretrained(str(folder)).eval()
