@@ -1,12 +1,14 @@
 """The classifier under attack in a05 (FGSM) and explained in a06 (Grad-CAM, Integrated Gradients).
 
-- `small_cnn` (quick, smoke): `nndl.models.small_cnn.SmallCNN` trained with the shared loop on the
-  embedded `shapes` images, stored in the artifact cache under (model, dataset, config hash, seed):
-  whichever of a05/a06 runs first trains it, the other loads it.
+- `tf_efficientnet_lite0` (quick): real ImageNet-1k weights that ship inside a package
+  (`nndl.weights`), in timm's architecture, attacked on real photographs of ImageNet classes.
 - any torchvision or timm ImageNet-1k model (full; ResNet-50 by default): the pretrained weights
-  (torchvision/timm download or their local cache, or a `weights_file`), the model's own ImageNet
-  preprocessing and the 1,000 class names. Images: scikit-image's bundled photographs plus the
+  (a bundled file, the torchvision/timm cache or download, or a `weights_file`), the model's own
+  ImageNet preprocessing and the 1,000 class names. Images: the bundled photographs plus the
   user's files.
+- `small_cnn` (smoke, the test suite): `nndl.models.small_cnn.SmallCNN` trained with the shared
+  loop on the embedded `shapes` images, stored in the artifact cache under (model, dataset, config
+  hash, seed): whichever of a05/a06 runs first trains it, the other loads it.
 
 Either way the model takes normalised input x = (pixels - mean) / std; `Classifier` knows the valid
 range of x (pixels in [0, 1]) and how big one pixel unit is in x, which FGSM needs.
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nndl.config import opt
-from nndl.data.photos import load_photo
+from nndl.data.photos import IMAGENET_PHOTOS, load_photo
 from nndl.errors import ConfigError, DataError, WeightsError, did_you_mean
 
 log = logging.getLogger("nndl")
@@ -36,9 +38,10 @@ class ClassifierOptions:
     """The config fields a05 and a06 share: both study configs inherit them, with one default."""
 
     model: str = opt(
-        "small_cnn",
-        "small_cnn (trained here on shapes) or a torchvision/timm "
-        "ImageNet model name, e.g. resnet50, convnext_tiny, timm's vit_small_patch16_224",
+        "tf_efficientnet_lite0",
+        "a torchvision/timm ImageNet model (tf_efficientnet_lite0: real weights bundled in a "
+        "package; resnet50, convnext_tiny, vit_small_patch16_224 ...: downloaded or cached), or "
+        "small_cnn (trained here on rendered shapes: the smoke profile)",
     )
     weights_file: str = opt(
         "",
@@ -46,8 +49,9 @@ class ClassifierOptions:
         ".safetensors) for machines without a model hub; '' = download/cache",
     )
     photos: tuple[str, ...] = opt(
-        ("chelsea", "coffee", "rocket", "astronaut"),
-        "scikit-image photographs attacked with an ImageNet model",
+        IMAGENET_PHOTOS,
+        "bundled photographs of ImageNet classes attacked with an ImageNet model "
+        "(nndl.data.photos)",
     )
     images: tuple[str, ...] = opt(
         (),
@@ -65,7 +69,15 @@ class ClassifierOptions:
 
 # profile values of the shared fields; a study merges its own on top (`merge_profiles`)
 PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {"num_train": 400, "num_epochs": 1, "num_test": 120, "width": 8, "batch_size": 64},
+    "smoke": {
+        "model": "small_cnn",
+        "photos": (),
+        "num_train": 400,
+        "num_epochs": 1,
+        "num_test": 120,
+        "width": 8,
+        "batch_size": 64,
+    },
     "full": {"model": "resnet50"},
 }
 TRAIN_FIELDS = ("num_classes", "num_train", "num_epochs", "batch_size", "lr", "width")
@@ -145,6 +157,26 @@ class ImageSet:
 
 def is_small_cnn(cfg) -> bool:
     return cfg.model == "small_cnn"
+
+
+def check_options(cfg) -> None:
+    """Fail before any work on settings that cannot be used: an unknown model, an unknown photo,
+    an image file that does not decode, or images given to small_cnn (which attacks shapes and
+    would ignore them)."""
+    if is_small_cnn(cfg):
+        if cfg.photos or cfg.images:
+            raise ConfigError(
+                "photos= and images= need an ImageNet model; small_cnn attacks rendered shapes "
+                "(use --set model=tf_efficientnet_lite0, the quick default)."
+            )
+        return
+    resolve_model_name(cfg.model)
+    for photo in cfg.photos:
+        load_photo(photo)
+    for path in _image_files(cfg.images):
+        _read_image(path)
+    if not cfg.photos and not _image_files(cfg.images):
+        raise ConfigError("No images to attack: set photos=... or images=a.jpg,b.png.")
 
 
 def cache_key(cfg, seed: int) -> dict:
@@ -306,6 +338,11 @@ def weights_plan(cfg) -> str:
         if path.is_file():
             return f"{cfg.model} ImageNet weights (torchvision) cached at {path}"
         return f"{cfg.model} ImageNet weights (torchvision): not cached, download to {path}"
+    from nndl import weights
+
+    bundled = weights.bundled_for(cfg.model)
+    if bundled is not None:
+        return f"{cfg.model} ImageNet weights bundled in {bundled.package}: {bundled.locate()}"
     return f"{cfg.model} ImageNet weights (timm, Hugging Face hub or its cache)"
 
 
@@ -393,11 +430,25 @@ def _imagenet_classifier(cfg) -> Classifier:
         import timm
         from torchvision.models._meta import _IMAGENET_CATEGORIES
 
+        from nndl import weights
+        from nndl.models import zoo
+
         name = cfg.model.removeprefix("timm/")
+        bundled = None if weights_path else weights.bundled_for(name)
         if weights_path:
             model = timm.create_model(name, pretrained=False)
             _load_state(model, weights_path, name)
             source = f"ImageNet weights of timm {name} from {weights_path}"
+        elif bundled is not None:
+            if bundled.prefix:
+                raise WeightsError(
+                    f"The bundled weights of {name} ({bundled.name}) have no ImageNet classifier."
+                )
+            model = zoo.build(name, 1000, pretrained=True)
+            source = (
+                f"real ImageNet-1k weights of {name}: {bundled.description}; file "
+                f"{bundled.locate()} from the package {bundled.package}"
+            )
         else:
             model = _timm_pretrained(name)
             source = f"timm {name} pretrained weights ({model.pretrained_cfg.get('hf_hub_id')})"

@@ -1,4 +1,4 @@
-"""`nndl list | run | report | data`: the command line.
+"""`nndl list | run | report | data | weights`: the command line.
 
 Errors a user can cause (`NndlError`) print one line and exit 2; anything else prints one line
 naming the exception and exits 1. `--debug` shows the traceback instead.
@@ -236,6 +236,37 @@ def data(
         if info.layout:
             console.print(f"  layout: {info.layout}", highlight=False)
         console.print(f"  how to get it: {info.how_to_get}", highlight=False)
+
+
+@app.command()
+def weights(
+    check: Annotated[
+        bool, typer.Option(help="Also run each installed entry's check (builds the models).")
+    ] = False,
+):
+    """Every pretrained model a study may load: what it is, where it is, how to get it."""
+    from nndl import offline
+    from nndl import weights as registry
+    from nndl.errors import NndlError
+
+    offline.configure()
+    for w in registry.all_weights():
+        path = w.locate()
+        status = f"[green]found[/] at {path}" if path else "[yellow]missing[/]"
+        console.print(f"\n[bold]{w.name}[/] ({w.kind}): {w.description}", highlight=False)
+        console.print(f"  status: {status}", highlight=False)
+        if w.arch:
+            console.print(f"  architecture: {w.arch}", highlight=False)
+        if w.used_by:
+            console.print(f"  used by: {', '.join(w.used_by)}", highlight=False)
+        if w.license:
+            console.print(f"  license: {w.license}", highlight=False)
+        console.print(f"  how to get it: {w.how_to_get}", highlight=False)
+        if check and path:
+            try:
+                console.print(f"  check: [green]ok[/], {registry.check(w.name)}", highlight=False)
+            except NndlError as e:
+                console.print(f"  check: [red]FAILED[/], {e}", highlight=False)
 
 
 def main() -> None:

@@ -131,7 +131,8 @@ def resolve(cls: type, profile: str = "quick", overrides: dict[str, Any] | None 
                 raise ConfigError(f"Unknown {where} '{key}'. Valid keys: {', '.join(names)}.")
             values[key] = coerce(value, hints[key], key)
             default = defaults[key]
-            if values[key] == () and isinstance(default, tuple) and default:
+            # a profile may empty a list (smoke attacks no photos); a user's empty --set is a slip
+            if source == "--set" and values[key] == () and isinstance(default, tuple) and default:
                 shown = ",".join(map(str, default))
                 raise ConfigError(f"'{key}' needs at least one value (default: {shown}).")
     return cls(**values)

@@ -250,9 +250,15 @@ def weights_file_in(weights_dir: str | Path, name: str) -> Path | None:
 
 
 def cached_weights(name: str) -> Path | None:
-    """The library's cached copy of the ImageNet weights, if this machine has one."""
+    """The ImageNet weights on this machine: a bundled package file (`nndl.weights`), else the
+    library's cached copy; None when neither is here."""
     import os
 
+    from nndl import weights
+
+    bundled = weights.bundled_for(name)
+    if bundled is not None:
+        return bundled.locate()
     ref = resolve(name)
     if ref.library == TIMM:
         import timm
@@ -363,7 +369,7 @@ def head_keys(name: str, num_classes: int) -> frozenset[str]:
     return frozenset(k for k in a if a[k].shape != b[k].shape)
 
 
-def _read_state_dict(path: Path) -> dict:
+def read_state_dict(path: Path) -> dict:
     import torch
 
     try:
@@ -392,7 +398,10 @@ def load_backbone_state(model, state: dict, head: frozenset[str], what: str) -> 
         if not (k in head and (k not in own or own[k].shape != v.shape))
     }
     bad_shape = [k for k, v in kept.items() if k in own and own[k].shape != v.shape]
-    missing = sorted(set(own) - set(kept) - head)
+    # BatchNorm's step counters carry no weights; files converted from TF have none
+    missing = sorted(
+        k for k in set(own) - set(kept) - head if not k.endswith("num_batches_tracked")
+    )
     # torchvision's Inception weights carry an auxiliary classifier the model is built without
     unexpected = sorted(k for k in set(kept) - set(own) if not k.startswith("AuxLogits."))
     if bad_shape or missing or unexpected:
@@ -415,9 +424,11 @@ def build(
     """A timm/torchvision classifier with a `num_classes` head.
 
     pretrained=False: the library's random initialisation. pretrained=True: ImageNet weights from
-    `weights_file` if given, else the library's cache, else a download (fails at once offline).
+    `weights_file` if given, else a package's bundled file (`nndl.weights`), else the library's
+    cache, else a download (fails at once offline). The head keeps the ImageNet classifier when
+    num_classes is 1000 and the weights have one; otherwise it is new (random).
     """
-    from nndl import offline
+    from nndl import offline, weights
 
     ref = resolve(name)
     with _quiet():
@@ -429,7 +440,11 @@ def build(
         path = Path(weights_file)
         if not path.is_file():
             raise WeightsError(f"Weights file {path} for '{name}' does not exist.")
-        load_backbone_state(model, _read_state_dict(path), head, f"Weights file {path}")
+        load_backbone_state(model, read_state_dict(path), head, f"Weights file {path}")
+        return model
+    bundled = weights.bundled_for(name)
+    if bundled is not None:  # a real ImageNet file shipped in a package: no download
+        load_backbone_state(model, bundled.state_dict(), head, f"Bundled weights {bundled.name}")
         return model
     if cached_weights(name) is None:
         offline.require_online(
@@ -481,3 +496,13 @@ def trainable_names(model, name: str, num_classes: int, fine_tune: str) -> set[s
         return head
     stage = last_stage_prefix(model, frozenset(head))
     return head | {k for k in params if stage and k.startswith(f"{stage}.")}
+
+
+def forward_features(model, x):
+    """The last spatial feature map (B, C, H, W): timm's `forward_features`, or the `features`
+    trunk of torchvision's VGG/MobileNet/EfficientNet/DenseNet-style models."""
+    if hasattr(model, "forward_features"):
+        return model.forward_features(x)
+    if hasattr(model, "features"):
+        return model.features(x)
+    raise ConfigError(f"{type(model).__name__} exposes no feature trunk (forward_features).")
