@@ -59,25 +59,26 @@ INFO = register(
 )
 
 
-def validate_idx(path: Path) -> tuple[int, ...]:
-    """The shape in an IDX file's header, after checking the payload size matches it."""
+def validate_idx(path: Path, what: str = "MNIST") -> tuple[int, ...]:
+    """The shape in an IDX file's header, after checking the payload size matches it (`what`
+    names the dataset in errors)."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             header = f.read(4)
             if len(header) < 4 or header[0] != 0 or header[1] != 0 or header[2] != 0x08:
-                raise DataError(f"Corrupt MNIST file {path}: not an unsigned-byte IDX file.")
+                raise DataError(f"Corrupt {what} file {path}: not an unsigned-byte IDX file.")
             ndim = header[3]
             dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
             payload = len(f.read())
     except (OSError, EOFError, struct.error) as e:
-        raise DataError(f"Corrupt MNIST file {path}: {e}.") from e
+        raise DataError(f"Corrupt {what} file {path}: {e}.") from e
     expected = 1
     for d in dims:
         expected *= d
     if payload != expected:
         raise DataError(
-            f"Corrupt MNIST file {path}: header says {dims} ({expected} bytes), found {payload}."
+            f"Corrupt {what} file {path}: header says {dims} ({expected} bytes), found {payload}."
         )
     return dims
 
