@@ -146,3 +146,20 @@ def test_missing_lfw_is_one_clear_error(tmp_path):
 
     with pytest.raises(DataError, match="lfw-py"):
         load_lfw(tmp_path, size=32)
+
+
+def test_batch_all_triplet_loss_against_brute_force():
+    torch.manual_seed(1)
+    emb = F.normalize(torch.randn(9, 4), dim=1)
+    y = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 3])
+    m = 0.3
+    d = torch.cdist(emb, emb)
+    terms = [
+        d[a, p].item() - d[a, n].item() + m
+        for a in range(9)
+        for p in range(9)
+        for n in range(9)
+        if p != a and y[p] == y[a] and y[n] != y[a]
+    ]
+    positive = [t for t in terms if t > 0]
+    assert V.triplet_loss_all(emb, y, m).item() == pytest.approx(np.mean(positive), abs=1e-5)

@@ -71,6 +71,17 @@ def triplet_loss(emb: torch.Tensor, y: torch.Tensor, margin: float = 0.2) -> tor
     return _mean_or_zero(F.relu(hardest_pos - hardest_neg + margin)[valid])
 
 
+def triplet_loss_all(emb: torch.Tensor, y: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
+    """Batch-all triplet loss: the mean of max(0, d(a,p) - d(a,n) + m) over the triplets of the
+    batch where it is positive (Hermans et al. 2017's "batch all")."""
+    d = pairwise_distances(emb)
+    same = y[:, None] == y[None, :]
+    eye = torch.eye(len(y), dtype=torch.bool, device=y.device)
+    valid = (same & ~eye)[:, :, None] & ~same[:, None, :]  # (a, p, n)
+    losses = F.relu(d[:, :, None] - d[:, None, :] + margin)[valid]
+    return _mean_or_zero(losses[losses > 0])
+
+
 def _mean_or_zero(t: torch.Tensor) -> torch.Tensor:
     return t.mean() if t.numel() else t.sum()
 

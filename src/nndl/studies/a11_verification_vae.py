@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ LOSSES = ("bce", "contrastive", "triplet")
 LABELS = {
     "bce": "BCE (pair head)",
     "contrastive": "contrastive",
-    "triplet": "triplet (batch-hard)",
+    "triplet": "triplet",
     "pixels": "raw pixels (L2)",
 }
 
@@ -57,6 +57,11 @@ class Config:
     lr: float = opt(3e-3, "Adam learning rate, each verifier")
     contrastive_margin: float = opt(1.0, "contrastive loss margin m (distance on the unit sphere)")
     triplet_margin: float = opt(0.3, "triplet loss margin m")
+    triplet_mining: Literal["batch_all", "batch_hard"] = opt(
+        "batch_all",
+        "triplets used: batch_all (every triplet of the batch with a positive loss) or "
+        "batch_hard (each anchor's farthest positive and nearest negative)",
+    )
     plot_identities: int = opt(10, "test people in the embedding plots")
     # -- VAE
     vae_latent: int = opt(32, "VAE latent size")
@@ -275,9 +280,12 @@ def siamese_step(model, batch, loss: str, cfg: Config):
         d = V.pairwise_distances(emb)[i, j]
         if loss == "contrastive":
             value = V.contrastive_loss(emb, y, cfg.contrastive_margin)
-        else:
+        elif cfg.triplet_mining == "batch_hard":
             value = V.triplet_loss(emb, y, cfg.triplet_margin)
-        pred = d < 0.5 * (cfg.contrastive_margin if loss == "contrastive" else 1.0)
+        else:
+            value = V.triplet_loss_all(emb, y, cfg.triplet_margin)
+        # a distance threshold halfway between the batch's mean positive and negative distances
+        pred = d < 0.5 * (d[same].mean() + d[~same].mean())
     balanced = 0.5 * ((pred[same]).float().mean() + (~pred[~same]).float().mean())
     return value, {"loss": value.item(), "pair_acc": balanced.item()}
 
@@ -306,9 +314,15 @@ def verification(ctx, cfg: Config, data: dict) -> dict:
         f"Contrastive loss (Hadsell et al. 2006), margin m = {cfg.contrastive_margin}:",
     )
     rep.math(
-        r"\ell_{tri} = \max\big(0,\; \max_{p} d(a,p) - \min_{n} d(a,n) + m\big)",
-        f"Triplet loss with batch-hard mining (Hermans et al. 2017), margin m = {cfg.triplet_margin}: "
-        "for every anchor a in the batch, its farthest positive p and its nearest negative n",
+        r"\ell_{tri} = \max\big(0,\; d(a,p) - d(a,n) + m\big)",
+        f"Triplet loss (Schroff et al. 2015), margin m = {cfg.triplet_margin}, mining: "
+        + (
+            "batch-all (Hermans et al. 2017): the mean over every (anchor, positive, negative) "
+            "of the batch whose loss is positive"
+            if cfg.triplet_mining == "batch_all"
+            else "batch-hard (Hermans et al. 2017): for every anchor a, its farthest positive p "
+            "and nearest negative n in the batch"
+        ),
     )
     x_g, y_g = grouped(data["train_x"], data["train_y"], cfg.group_size, ctx.seed)
     train = ArrayData(x_g, y_g)
