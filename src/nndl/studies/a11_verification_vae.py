@@ -8,11 +8,12 @@ reconstruction loss (BCE or MSE, all else equal) do to reconstructions, samples 
     nndl run a11                                   # quick: rendered faces, ~2-3 min
     nndl run a11 --profile full --data-root DATA   # LFW (lfw-py/ layout) and pairs.txt
 
-What to expect (quick, 2 CPU cores): raw-pixel distance verifies the rendered people with an AUC
-near 0.7; each trained verifier reaches an AUC above 0.9 on people never seen in training. The
-BCE-trained VAE reconstructs with a lower error and sharper images than the MSE-trained one,
-whose summed squared error is a Gaussian likelihood with a large fixed variance, so the KL term
-wins and reconstructions blur.
+What to expect (quick, ~3 min on one busy CPU thread): raw-pixel distance verifies the rendered
+people with an AUC near 0.70; on people never seen in training the BCE pair head reaches ~0.95,
+contrastive and batch-all triplet ~0.99 (10-fold accuracy 0.90 / 0.95 / 0.955). The BCE-trained
+VAE reconstructs with lower error (MSE 0.0133 vs 0.0156 per pixel), more KL (24 vs 14 nats) and
+sharper images than the MSE-trained one, whose summed squared error is a Gaussian likelihood with
+a large fixed variance, so the KL term wins and reconstructions blur.
 """
 
 from __future__ import annotations
@@ -331,8 +332,8 @@ def verification(ctx, cfg: Config, data: dict) -> dict:
         f"Each batch holds {cfg.groups_per_batch} people x {cfg.group_size} images (P x K "
         f"sampling), so every batch has positive pairs; all pairs of the batch enter the BCE and "
         f"contrastive losses (positives and negatives averaged separately, since negatives "
-        f"outnumber positives), and the triplet loss mines the hardest positive and negative "
-        f"per anchor. The same backbone (SmallCNN width {cfg.width}, linear projection to "
+        f"outnumber positives), and the triplet loss uses {cfg.triplet_mining.replace('_', '-')} "
+        f"mining (above). The same backbone (SmallCNN width {cfg.width}, linear projection to "
         f"{cfg.emb_dim} dimensions, L2-normalised) and budget for all three: "
         f"{cfg.num_epochs} epochs of Adam (lr {cfg.lr}) over {len(data['train_x'])} images. "
         f"Scores: the pair head's logit for BCE, minus the embedding distance for the others, "
@@ -603,7 +604,7 @@ def findings(ctx, results: dict, vae: dict) -> None:
                 for k, r in trained.items()
             )
             + f". Best AUC: {LABELS[best]}; lowest: {LABELS[worst]}.",
-            "At strict operating points the ranking is "
+            "At a strict operating point: "
             + ", ".join(
                 f"{LABELS[k]} TAR {r['tar@0.01']:.3f} at FAR 1e-2" for k, r in trained.items()
             )
@@ -620,8 +621,8 @@ def findings(ctx, results: dict, vae: dict) -> None:
             "a lot of squared error: the MSE VAE pays for less information in z (lower KL) and "
             "decodes toward the mean of many faces, i.e. blur. BCE's gradient with respect to the "
             "logit is (x_hat - x), undamped even for small errors, while MSE's through the sigmoid "
-            "is 2 (x_hat - x) x_hat (1 - x_hat), which vanishes near 0 and 1; BCE is also the "
-            "larger penalty per pixel, so the trade-off with KL favours detail.",
+            "is 2 (x_hat - x) x_hat (1 - x_hat), which vanishes near 0 and 1, "
+            "where the flat backgrounds and dark features of these faces lie.",
         ]
     )
 
