@@ -413,7 +413,7 @@ def _score_all(ctx, results: dict, data: dict) -> None:
         rows.append(
             {
                 "verifier": LABELS[key],
-                "10-fold accuracy": f"{r['acc_mean']:.3f} +- {r['acc_std']:.3f}",
+                f"{len(np.unique(fold))}-fold accuracy": f"{r['acc_mean']:.3f} +- {r['acc_std']:.3f}",
                 "AUC": r["auc"],
                 "TAR @ FAR 1e-2": r["tar@0.01"],
                 "TAR @ FAR 1e-3": r["tar@0.001"],
