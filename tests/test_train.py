@@ -176,3 +176,42 @@ def test_a_batch_size_below_one_is_a_config_error():
 
     with pytest.raises(ConfigError, match="batch size must be at least 1"):
         epoch_batches(10, 0, seed=0, epoch=0)
+
+
+def _two_player(lr=0.05):
+    """Two modules updated in turn by one step function (the shape of a GAN step)."""
+    from nndl.train import ModulesTrainable
+
+    torch.manual_seed(0)
+    modules = {"a": torch.nn.Linear(6, 2), "b": torch.nn.Linear(6, 2)}
+    optimizers = {k: torch.optim.SGD(m.parameters(), lr=lr) for k, m in modules.items()}
+
+    def step(modules, optimizers, batch):
+        x, y = batch
+        logs = {}
+        for k in ("a", "b"):  # update a, then b, each with its own optimizer
+            loss = torch.nn.functional.cross_entropy(modules[k](x), y)
+            optimizers[k].zero_grad()
+            loss.backward()
+            optimizers[k].step()
+            logs[f"loss_{k}"] = loss.item()
+        return {"loss": logs["loss_a"] + logs["loss_b"], **logs}
+
+    def evaluate(modules, batch):
+        x, y = batch
+        return {"acc_b": (modules["b"](x).argmax(1) == y).float().mean().item()}
+
+    return ModulesTrainable(modules, optimizers, step, eval_fn=evaluate)
+
+
+def test_modules_trainable_updates_each_module_and_resumes(tmp_path):
+    train, val = _data(), _data(seed=1)
+    ref = fit(_two_player(), train, val, name="ab", num_epochs=4, batch_size=16)
+    assert ref.last("train_loss_a") < ref.epochs[0]["train_loss_a"]
+    assert ref.last("train_loss_b") < ref.epochs[0]["train_loss_b"] and ref.last("val_acc_b") > 0.8
+    with pytest.raises(Crash):
+        fit(_two_player(), train, val, name="ab", num_epochs=4, batch_size=16,
+            checkpoint_dir=tmp_path, on_epoch_end=_crash_at(2))  # fmt: skip
+    resumed = fit(_two_player(), train, val, name="ab", num_epochs=4, batch_size=16,
+                  checkpoint_dir=tmp_path, resume=True)  # fmt: skip
+    assert resumed.resumed_from == 2 and resumed.epochs == ref.epochs

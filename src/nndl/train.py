@@ -386,3 +386,49 @@ class TorchTrainable:
         self.scaler.load_state_dict(state["scaler"])
         if self.scheduler is not None and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
+
+
+class ModulesTrainable:
+    """Several torch modules and their optimizers, and a step function that owns the updates.
+
+    For training where one step updates more than one network in turn (a GAN updates D, then G;
+    a CycleGAN two generators and two discriminators): `step_fn(modules, optimizers, batch)` does
+    its own forward, backward and optimizer steps and returns the logs (holding "loss"), so the
+    order of the updates stays visible in the study's step function. `eval_fn(modules, batch)`
+    (optional) runs under `torch.no_grad()` with the modules in eval mode.
+    """
+
+    def __init__(self, modules: dict, optimizers: dict, step_fn, *, device="cpu", eval_fn=None):
+        self.modules = {k: m.to(device) for k, m in modules.items()}
+        self.optimizers, self.step_fn = optimizers, step_fn
+        self.eval_fn, self.device = eval_fn, device
+
+    def _to_device(self, batch):
+        return tuple(b.to(self.device) for b in batch)
+
+    def train_step(self, batch) -> dict[str, float]:
+        for m in self.modules.values():
+            m.train()
+        return self.step_fn(self.modules, self.optimizers, self._to_device(batch))
+
+    def eval_step(self, batch) -> dict[str, float]:
+        import torch
+
+        if self.eval_fn is None:
+            raise TypeError("This ModulesTrainable has no eval_fn; pass val_data=None to fit.")
+        for m in self.modules.values():
+            m.eval()
+        with torch.no_grad():
+            return self.eval_fn(self.modules, self._to_device(batch))
+
+    def state_dict(self) -> dict:
+        return {
+            "modules": {k: m.state_dict() for k, m in self.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, m in self.modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
