@@ -24,8 +24,11 @@ FLOPs than a regular 3x3 convolution of the same shape but run only 2-5x faster.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar, Literal
+
+import numpy as np
 
 from nndl.config import opt
 from nndl.errors import ConfigError, did_you_mean
@@ -64,7 +67,10 @@ class Config:
     input_size: int = opt(24, "input side in pixels for the activation study")
     num_train: int = opt(800, "training images (0 = all)")
     num_test: int = opt(0, "test images (0 = all)")
-    num_epochs: int = opt(2, "passes over the training images, the same for every activation")
+    num_epochs: int = opt(5, "passes over the training images, the same for every activation")
+    seeds: tuple[int, ...] = opt(
+        (0, 1, 2), "each activation is trained once per seed (initial weights, batch order)"
+    )
     batch_size: int = opt(32, "mini-batch size")
     lr: float = opt(3e-3, "AdamW peak learning rate (one-cycle schedule)")
     scan: tuple[str, ...] = opt(QUICK_SCAN, "models scanned for kernel types (LIBRARY:GLOB)")
@@ -72,8 +78,11 @@ class Config:
     kernel_hw: int = opt(32, "height and width of the kernel-type input")
     kernel_batch: int = opt(8, "batch of the kernel-type input")
     kernel_repeats: int = opt(10, "timed passes per kernel type (median reported)")
-    feature_model: str = opt("resnet18", "the a01 model whose feature maps are shown")
-    feature_image_size: int = opt(128, "side of the image shown to it (0 = the model's native)")
+    feature_model: str = opt(
+        "tf_efficientnet_lite0", "ImageNet-pretrained model whose feature maps are shown"
+    )
+    feature_photo: str = opt("chelsea", "the bundled photograph shown to it (nndl.data.photos)")
+    feature_image_size: int = opt(0, "side of the image shown to it (0 = the model's native)")
     feature_channels: int = opt(16, "channels shown per depth (the most active ones)")
 
     def __post_init__(self):
@@ -100,7 +109,7 @@ class Config:
             "kernel_channels": 16,
             "kernel_hw": 16,
             "kernel_batch": 2,
-            "feature_model": "squeezenet1_1",
+            "seeds": (0,),
             "feature_image_size": 64,
             "feature_channels": 4,
         },
@@ -120,6 +129,7 @@ class Config:
             "input_size": 32,
             "num_train": 0,
             "num_epochs": 15,
+            "seeds": (0, 1, 2),
             "batch_size": 128,
             "lr": 2e-3,
             "scan": ("timm:*", "torchvision:*", "torchvision.segmentation:*"),
@@ -140,8 +150,10 @@ class Config:
             f"activation study: {self.activation_model} x {len(self.activations)} activations, "
             f"{self.num_epochs} epochs on {self.dataset}",
             f"kernel scan: {len(zoo.registered_names(self.scan))} registered models",
-            f"feature maps: {self.feature_model}, trained with a01's recipe (reused from the "
-            "artifact cache when a01 has trained it)",
+            f"activation seeds: {', '.join(map(str, self.seeds))} "
+            f"({len(self.activations) * len(self.seeds)} trainings)",
+            f"feature maps: {self.feature_model} with ImageNet weights on the photo "
+            f"'{self.feature_photo}'",
         ]
 
 
@@ -293,8 +305,9 @@ def drop_in_activations() -> tuple[str, ...]:
     return tuple(usable)
 
 
-def train_with_activation(ctx, cfg: Config, data, activation: str) -> dict:
-    """Train `activation_model` with every activation module replaced by `activation`."""
+def train_with_activation(ctx, cfg: Config, data, activation: str, seed: int) -> dict:
+    """Train `activation_model` with every activation module replaced by `activation`; `seed`
+    sets the initial weights and the batch order (the same for every activation)."""
     import torch
 
     from nndl import bench
@@ -303,7 +316,7 @@ def train_with_activation(ctx, cfg: Config, data, activation: str) -> dict:
     from nndl.train import ArrayData, TorchTrainable, classification_step, fit
 
     x_tr, y_tr, x_te, y_te, num_classes = data
-    torch.manual_seed(ctx.seed)  # the same initial weights for every activation
+    torch.manual_seed(seed)  # the same initial weights for every activation
     model = zoo.build(cfg.activation_model, num_classes)
     factory = getattr(torch.nn, activation)
     replaced = kernels.swap_activations(model, factory)
@@ -327,10 +340,10 @@ def train_with_activation(ctx, cfg: Config, data, activation: str) -> dict:
         trainable,
         ArrayData(x_tr, y_tr),
         ArrayData(x_te, y_te),
-        name=f"a02-{activation}",
+        name=f"a02-{activation}-s{seed}",
         num_epochs=cfg.num_epochs,
         batch_size=cfg.batch_size,
-        seed=ctx.seed,
+        seed=seed,
         checkpoint_dir=ctx.checkpoint_dir,
         resume=ctx.resume,
     )
@@ -352,6 +365,7 @@ def train_with_activation(ctx, cfg: Config, data, activation: str) -> dict:
         "ops": dict(check.activation_ops),
         "history": history,
         "losses": losses,
+        "epoch_seconds": list(history.epoch_seconds),
         "final_stats": final_stats,
         "latency_ms": lat.median_ms,
         "activation_ms": act_lat.median_ms,
@@ -476,18 +490,21 @@ def feature_layers(model) -> list[str]:
     headline=("best_activation", "best_activation_acc", "models_scanned"),
 )
 def run(ctx) -> None:
-    from collections import Counter
-
-    import numpy as np
-
-    from nndl.methods import kernels
-    from nndl.studies import a01_cnn_benchmark as a01
-
     cfg: Config = ctx.config
+    activation_inventory(ctx, cfg)
+    runs = activation_study(ctx, cfg)
+    activation_findings(ctx, cfg, runs)
+    kernel_types(ctx, cfg)
+    kernel_costs(ctx, cfg)
+    feature_maps(ctx, cfg)
+
+
+# -- (1a) which activation each a01 model uses -----------------------------------------------------
+
+
+def activation_inventory(ctx, cfg: Config) -> None:
     rep = ctx.report
     a01_cfg = a01_config(ctx.profile)
-
-    # -- (1a) which activation each a01 model uses ------------------------------------------------
     rep.section(f"Activations of the {len(a01_cfg.models)} a01 models")
     with ctx.timer("inventory_s"):
         inv = inventory(list(a01_cfg.models))
@@ -501,103 +518,159 @@ def run(ctx) -> None:
     rep.table(inv, "activation_inventory", "Activation functions per model")
     ctx.metrics["inventory"] = {r["model"]: r["main activation"] for r in inv}
 
-    # -- (1b) one architecture, several activations -----------------------------------------------
+
+# -- (1b) one architecture, several activations, several seeds -------------------------------------
+
+
+def activation_study(ctx, cfg: Config) -> dict[str, list[dict]]:
+    """Every activation trained once per seed: {activation: [run per seed]}."""
     data = load_activation_data(cfg, ctx)
     ctx.provenance(
         "weights",
-        f"activation study: random initialisation (seed {ctx.seed}), trained in this run",
+        f"activation study: random initialisation (seeds {', '.join(map(str, cfg.seeds))}), "
+        "trained in this run; feature maps: ImageNet-pretrained (see that section)",
     )
-    runs = []
+    runs: dict[str, list[dict]] = {}
     for act in cfg.activations:
         with ctx.timer(f"train_{act}_s"):
-            runs.append(train_with_activation(ctx, cfg, data, act))
+            runs[act] = [train_with_activation(ctx, cfg, data, act, seed) for seed in cfg.seeds]
     rows = []
-    for r in runs:
-        h = r["history"]
+    for act, per_seed in runs.items():
+        acc = np.array([100 * r["history"].last("val_acc") for r in per_seed])
+        loss = np.array([r["history"].last("val_loss") for r in per_seed])
+        first = per_seed[0]
         rows.append(
             {
-                "activation": r["activation"],
-                "modules replaced": r["replaced"],
-                "operators run": _counts(Counter(r["ops"])),
-                "final train loss": h.last("train_loss"),
-                "test loss": h.last("val_loss"),
-                "test accuracy %": 100 * h.last("val_acc"),
-                "s / epoch": float(np.median(h.epoch_seconds)),
-                "inference ms (batch)": r["latency_ms"],
-                "activation alone ms (2^20 values)": r["activation_ms"],
-                "outputs exactly 0 %": 100 * float(np.mean([s["zeros"] for s in r["final_stats"]])),
+                "activation": act,
+                "modules replaced": first["replaced"],
+                "operators run": _counts(Counter(first["ops"])),
+                "test accuracy % (mean)": float(acc.mean()),
+                "sd": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                "min": float(acc.min()),
+                "max": float(acc.max()),
+                "test loss (mean)": float(loss.mean()),
+                "final train loss (mean)": float(
+                    np.mean([r["history"].last("train_loss") for r in per_seed])
+                ),
+                "s / epoch": float(np.median([s for r in per_seed for s in r["epoch_seconds"]])),
+                "inference ms (batch)": first["latency_ms"],
+                "activation alone ms (2^20 values)": first["activation_ms"],
+                "outputs exactly 0 %": 100
+                * float(np.mean([s["zeros"] for s in first["final_stats"]])),
             }
         )
-        ctx.metrics[f"act_{r['activation']}_test_acc"] = h.last("val_acc")
-        ctx.metrics[f"act_{r['activation']}_test_loss"] = h.last("val_loss")
-        ctx.timings[f"act_{r['activation']}"] = {
-            "epoch_s": h.epoch_seconds,
-            "latency_ms": r["latency_ms"],
+        ctx.metrics[f"act_{act}_test_acc"] = [float(a) / 100 for a in acc]
+        ctx.metrics[f"act_{act}_test_loss"] = [float(v) for v in loss]
+        ctx.timings[f"act_{act}"] = {
+            "epoch_s": [r["epoch_seconds"] for r in per_seed],
+            "latency_ms": first["latency_ms"],
         }
-    best = max(rows, key=lambda r: r["test accuracy %"])
-    worst = min(rows, key=lambda r: r["test accuracy %"])
+    best = max(rows, key=lambda r: r["test accuracy % (mean)"])
     ctx.metrics.update(
-        best_activation=best["activation"], best_activation_acc=best["test accuracy %"] / 100
+        best_activation=best["activation"],
+        best_activation_acc=best["test accuracy % (mean)"] / 100,
     )
-    n_tr = len(data[0])
-    rep.section(f"One architecture, {len(runs)} activations")
+    rep = ctx.report
+    rep.section(f"One architecture, {len(runs)} activations, {_plural(len(cfg.seeds), 'seed')}")
     rep.text(
-        f"{cfg.activation_model} (timm/torchvision, random init with the same seed for every "
-        f"run) with every activation module replaced, trained with the same recipe: AdamW (peak "
-        f"lr {cfg.lr}, one-cycle), batch {cfg.batch_size}, {_plural(cfg.num_epochs, 'epoch')} on {n_tr:,} "
-        f"images at {cfg.input_size} px. The 'operators run' column is read back from the "
-        "swapped model's graph: the new activation is what executes. Gates of squeeze-excitation "
-        "blocks, where present, are kept."
+        f"{cfg.activation_model} (timm/torchvision) with every activation module replaced, "
+        f"trained with the same recipe: AdamW (peak lr {cfg.lr}, one-cycle, so the last epochs "
+        f"anneal the learning rate to zero and the curves flatten), batch {cfg.batch_size}, "
+        f"{_plural(cfg.num_epochs, 'epoch')} on {len(data[0]):,} images at {cfg.input_size} px, "
+        f"tested on {len(data[2]):,}. Each activation is trained once per seed "
+        f"({', '.join(map(str, cfg.seeds))}): the seed sets the initial weights and the batch "
+        "order, and every activation sees the same ones. The 'operators run' column is read back "
+        "from the swapped model's graph: the new activation is what executes. Gates of "
+        "squeeze-excitation blocks, where present, are kept."
     )
     rep.table(
         rows,
         "activation_study",
-        "Same architecture, same recipe, different activation (times measured in this run)",
+        f"Same architecture, same recipe, different activation: test accuracy over "
+        f"{len(cfg.seeds)} seeds (mean, sample standard deviation, range); times measured in "
+        "this run",
     )
     rep.figure(
         _activation_curves(runs),
         "activation_curves",
-        "Training loss per step and test accuracy per epoch, per activation",
+        "Training loss per step (mean over seeds) and test accuracy per epoch (mean, with the "
+        "range over seeds shaded), per activation",
     )
     rep.figure(
-        _layer_stats_figure(runs),
+        _layer_stats_figure({a: r[0] for a, r in runs.items()}),
         "activation_layer_stats",
-        "Per activation layer in execution order, after training, on one test batch (batch "
-        "statistics): output std and RMS of the gradient arriving there (log scale; in a "
-        "residual network, layers inside the residual branches and at the block outputs "
-        "alternate)",
+        f"Per activation layer in execution order, after training (seed {cfg.seeds[0]}), on one "
+        "test batch (batch statistics): output std and RMS of the gradient arriving there (log "
+        "scale; in a residual network, layers inside the residual branches and at the block "
+        "outputs alternate)",
     )
+    ctx.metrics["activation_rows"] = rows
+    return runs
+
+
+def separated(a, b) -> tuple[float, float, bool]:
+    """(difference of means, its standard error, whether it exceeds twice that error): Welch's
+    standard error sqrt(sd_a^2/n_a + sd_b^2/n_b) over the seeds."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))) if len(a) > 1 else 0.0
+    diff = float(a.mean() - b.mean())
+    return diff, se, abs(diff) > 2 * se and len(a) > 1
+
+
+def activation_findings(ctx, cfg: Config, runs: dict[str, list[dict]]) -> None:
+    rows = {r["activation"]: r for r in ctx.metrics["activation_rows"]}
+    acc = {a: [100 * r["history"].last("val_acc") for r in rs] for a, rs in runs.items()}
+    ranked = sorted(acc, key=lambda a: -np.mean(acc[a]))
+    best, worst = ranked[0], ranked[-1]
+    apart, tied = [], []
+    for act in ranked[1:]:
+        diff, se, sep = separated(acc[best], acc[act])
+        (apart if sep else tied).append(f"{act} ({-diff:+.1f} +- {se:.1f})")
     final_grad = {
-        r["activation"]: [s.get("grad_rms", float("nan")) for s in r["final_stats"]] for r in runs
+        a: [s.get("grad_rms", float("nan")) for s in rs[0]["final_stats"]] for a, rs in runs.items()
     }
     decay = {a: g[0] / g[-1] for a, g in final_grad.items() if g and g[-1] > 0}
-    largest = max(decay, key=decay.get)
-    smallest = min(decay, key=decay.get)
     alone = "activation alone ms (2^20 values)"
-    fast = min(rows, key=lambda r: r[alone])
-    slow = max(rows, key=lambda r: r[alone])
-    relu = next((r for r in rows if r["activation"] == "ReLU"), fast)
-    rep.bullets(
-        [
-            f"Best: {best['activation']} at {best['test accuracy %']:.1f}% test accuracy; worst: "
-            f"{worst['activation']} at {worst['test accuracy %']:.1f}% "
-            f"({best['test accuracy %'] - worst['test accuracy %']:.1f} points apart). One run "
-            f"per activation, one seed, {_plural(cfg.num_epochs, 'epoch')}: this ranks how fast "
-            "each activation learns here; the loss curves show which were still catching up.",
-            f"Gradient flow after training: the gradient reaching the first activation layer "
-            f"has {decay[largest]:.3g}x the RMS of that reaching the last one with {largest}, "
-            f"{decay[smallest]:.3g}x with {smallest}.",
-            f"Speed: on its own, {slow['activation']} takes {slow[alone]:.3f} ms per 2^20 values "
-            f"and {fast['activation']} {fast[alone]:.3f} ms "
-            f"({slow[alone] / fast[alone]:.1f}x); in the whole network the inference time on a "
-            f"batch of {cfg.batch_size} ranges from "
-            f"{min(r['inference ms (batch)'] for r in rows):.1f} to "
-            f"{max(r['inference ms (batch)'] for r in rows):.1f} ms (ReLU: "
-            f"{relu['inference ms (batch)']:.1f} ms), where convolutions dominate.",
-        ]
+    fast = min(rows.values(), key=lambda r: r[alone])
+    slow = max(rows.values(), key=lambda r: r[alone])
+    relu = rows.get("ReLU", fast)
+    n = len(cfg.seeds)
+    lines = [
+        f"Best: {best} at {np.mean(acc[best]):.1f}% mean test accuracy over {n} seeds "
+        f"(sd {rows[best]['sd']:.1f}); worst: {worst} at {np.mean(acc[worst]):.1f}% "
+        f"(sd {rows[worst]['sd']:.1f}).",
+        "Against the best, a difference counts only when it exceeds twice its standard error "
+        "over the seeds (Welch): "
+        + (f"clearly behind: {', '.join(apart)}" if apart else "none is clearly behind")
+        + (f"; within the seed-to-seed spread: {', '.join(tied)}" if tied else "")
+        + " (points of accuracy, +- one standard error).",
+    ]
+    if decay:
+        most, least = max(decay, key=decay.get), min(decay, key=decay.get)
+        lines.append(
+            f"Gradient flow after training (seed {cfg.seeds[0]}): the gradient reaching the first "
+            f"activation layer has {decay[most]:.3g}x the RMS of that reaching the last one with "
+            f"{most}, {decay[least]:.3g}x with {least}."
+        )
+    lines.append(
+        f"Speed: on its own, {slow['activation']} takes {slow[alone]:.3f} ms per 2^20 values and "
+        f"{fast['activation']} {fast[alone]:.3f} ms ({slow[alone] / fast[alone]:.1f}x); in the "
+        f"whole network the inference time on a batch of {cfg.batch_size} ranges from "
+        f"{min(r['inference ms (batch)'] for r in rows.values()):.1f} to "
+        f"{max(r['inference ms (batch)'] for r in rows.values()):.1f} ms (ReLU: "
+        f"{relu['inference ms (batch)']:.1f} ms), where convolutions dominate."
     )
+    ctx.metrics["activations_behind_best"] = [a.split(" ")[0] for a in apart]
+    ctx.report.bullets(lines)
 
-    # -- (2) kernel types -------------------------------------------------------------------------
+
+# -- (2) kernel types ------------------------------------------------------------------------------
+
+
+def kernel_types(ctx, cfg: Config) -> None:
+    from nndl.methods import kernels
+
+    rep = ctx.report
     rep.section("Kernel types in registered CNNs")
     with ctx.timer("scan_s"):
         scanned, failed = scan_registered(cfg.scan)
@@ -640,6 +713,9 @@ def run(ctx) -> None:
         )
     rep.table(scanned, "kernel_scan", "Per model: number of layers or blocks of each type")
 
+
+def kernel_costs(ctx, cfg: Config) -> None:
+    rep = ctx.report
     rep.section("Cost of each kernel type, same input and output")
     with ctx.timer("kernel_bench_s"):
         krows, ktimes = measure_kernel_types(ctx, cfg)
@@ -676,28 +752,46 @@ def run(ctx) -> None:
         ]
     )
 
-    # -- (3) feature maps at several depths -------------------------------------------------------
+
+# -- (3) feature maps at several depths ------------------------------------------------------------
+
+
+def feature_maps(ctx, cfg: Config) -> None:
+    import torch
+
+    from nndl.data.photos import load_photo
+    from nndl.methods import kernels
+    from nndl.models import zoo
+
+    rep = ctx.report
     rep.section(f"Feature maps of {cfg.feature_model} at several depths")
-    fm_data = a01.load_data(a01_cfg, ctx, state_provenance=False)
-    model, _, info = a01.trained_model(ctx, a01_cfg, cfg.feature_model, fm_data)
-    model = model.to("cpu").eval()
+    model = zoo.build(cfg.feature_model, 1000, pretrained=True).eval()
+    found = zoo.cached_weights(cfg.feature_model)
     ctx.provenance(
         "feature maps",
-        f"{cfg.feature_model} trained by a01 on {a01_cfg.dataset} "
-        f"({'pretrained, fine-tuned' if a01_cfg.pretrained else 'from scratch'}), "
-        "from the artifact cache",
+        f"{cfg.feature_model} with real ImageNet-1k weights ({found}), not trained here; "
+        f"the real photograph '{cfg.feature_photo}'",
     )
     layers = feature_layers(model)
-    image = _feature_image(ctx, cfg, a01_cfg)
+    image = _photo_tensor(load_photo(cfg.feature_photo), cfg.feature_image_size, cfg.feature_model)
     size = image.shape[-1]
+    x = _normalise(image, cfg.feature_model)
     rf = kernels.receptive_fields(model, layers, size)
-    maps = _capture(model, _normalise(image, cfg.feature_model), layers)
+    maps = _capture(model, x, layers)
+    with torch.no_grad():
+        p = model(x).softmax(1)[0]
+    top = int(p.argmax())
+    label = _imagenet_name(top)
+    ctx.metrics["feature_photo_top1"] = label
     rep.text(
-        f"{cfg.feature_model} as trained by a01 ({a01_cfg.dataset}, {ctx.profile} profile; "
-        f"{'reused from' if info['cached'] else 'built into'} the artifact cache), shown one "
-        f"{size}x{size} image; forward hooks capture the output of each stage. The receptive "
+        f"{cfg.feature_model} with its ImageNet weights (loaded, not trained in this run) is "
+        f"shown the photograph '{cfg.feature_photo}' at {size}x{size} (shorter side resized, "
+        f"centre crop, the model's own normalisation); it calls it '{label}' (p "
+        f"{float(p[top]):.2f}). Forward hooks capture the output of each stage. The receptive "
         "field is the theoretical one, computed from the graph the model runs (kernel, stride "
-        "and dilation of every convolution and pooling on the path)."
+        "and dilation of every convolution and pooling on the path). Early stages respond to "
+        "edges and colour blobs at full detail; deeper stages to larger parts at coarse "
+        "resolution."
     )
     rep.figure(
         _input_with_fields(image, rf, layers),
@@ -728,6 +822,29 @@ def run(ctx) -> None:
     ctx.metrics["receptive_fields"] = {k: v[0] for k, v in rf.items()}
 
 
+def _imagenet_name(index: int) -> str:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    return _IMAGENET_CATEGORIES[index]
+
+
+def _photo_tensor(img, size: int, name: str):
+    """uint8 (H, W, 3) -> (1, 3, S, S) in [0, 1]: shorter side to S / crop_pct, centre crop S."""
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    from nndl.models import zoo
+
+    pre = zoo.preprocessing(name)
+    size = size or pre.input_size
+    t = torch.from_numpy(img.copy()).permute(2, 0, 1)
+    t = TF.resize(
+        t, [round(size / pre.crop_pct)], InterpolationMode(pre.interpolation), antialias=True
+    )
+    return (TF.center_crop(t, [size, size]).float() / 255)[None]
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -736,28 +853,6 @@ def _flops_note() -> str:
     from nndl.bench import FLOP_CONVENTION
 
     return FLOP_CONVENTION
-
-
-def _feature_image(ctx, cfg: Config, a01_cfg):
-    """One image in [0, 1], (1, 3, S, S): a shapes image rendered at S (quick), or a CIFAR-100
-    test image resized to S (full)."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from nndl.models import zoo
-
-    size = cfg.feature_image_size or zoo.preprocessing(cfg.feature_model).input_size
-    if a01_cfg.dataset == "cifar100":
-        from nndl.data.cifar100 import read_split
-
-        x, _ = read_split(ctx.data_root, "test")
-        img = torch.from_numpy(np.ascontiguousarray(x[:1].transpose(0, 3, 1, 2))).float() / 255
-        return F.interpolate(img, size=size, mode="bilinear", align_corners=False)
-    from nndl.data.synthetic.shapes import render_shapes
-
-    x, _ = render_shapes(1, 20, size, seed=ctx.seed + 7)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float() / 255
 
 
 def _normalise(image, name: str):
@@ -800,27 +895,25 @@ def _plt():
     return plt
 
 
-def _activation_curves(runs):
-    import numpy as np
-
+def _activation_curves(runs: dict[str, list[dict]]):
+    """Loss per step (mean over seeds, smoothed) and test accuracy per epoch (mean, range)."""
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for r in runs:
-        losses = np.array(r["losses"])  # empty when a resumed run found the training finished
-        if len(losses):
-            k = max(1, len(losses) // 20)  # moving average over ~5% of the steps
+    for act, per_seed in runs.items():
+        curves = [np.array(r["losses"]) for r in per_seed if len(r["losses"])]
+        if curves:  # empty when a resumed run found the training finished
+            n = min(len(c) for c in curves)
+            losses = np.mean([c[:n] for c in curves], axis=0)
+            k = max(1, n // 20)  # moving average over ~5% of the steps
             smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-            ax1.plot(np.arange(len(smooth)) + k, smooth, lw=1.8, label=r["activation"])
-        h = r["history"]
-        ax2.plot(
-            h.series("epoch"),
-            [100 * a for a in h.series("val_acc")],
-            "o-",
-            lw=1.8,
-            label=r["activation"],
-        )
-    ax1.set(xlabel="training step", ylabel="training loss (moving average)")
-    ax2.set(xlabel="epoch", ylabel="test accuracy (%)")
+            ax1.plot(np.arange(len(smooth)) + k, smooth, lw=1.8, label=act)
+        epochs = per_seed[0]["history"].series("epoch")
+        acc = 100 * np.array([r["history"].series("val_acc") for r in per_seed])
+        (line,) = ax2.plot(epochs, acc.mean(0), "o-", lw=1.8, label=act)
+        if len(per_seed) > 1:
+            ax2.fill_between(epochs, acc.min(0), acc.max(0), color=line.get_color(), alpha=0.15)
+    ax1.set(xlabel="training step", ylabel="training loss (mean over seeds, moving average)")
+    ax2.set(xlabel="epoch", ylabel="test accuracy (%): mean, range over seeds")
     ax2.xaxis.get_major_locator().set_params(integer=True)
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
@@ -829,10 +922,10 @@ def _activation_curves(runs):
     return fig
 
 
-def _layer_stats_figure(runs):
+def _layer_stats_figure(runs: dict[str, dict]):
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for r in runs:
+    for r in runs.values():
         s = r["final_stats"]
         ax1.plot([x["layer"] for x in s], [x["std"] for x in s], ".-", label=r["activation"])
         # log scale: layers whose gradient is exactly 0 (or missing) are left out
