@@ -1,0 +1,151 @@
+"""GAN losses, the step functions that train GANs through the one loop, and the Fréchet distance.
+
+Every discriminator returns a logit l, D = sigmoid(l). With softplus(a) = log(1 + e^a):
+
+    D loss (both GANs)      -log D(x) - log(1 - D(G(z)))  = softplus(-l_real) + softplus(l_fake)
+    G, minimax              log(1 - D(G(z)))               = -softplus(l_fake)
+    G, non-saturating       -log D(G(z))                   = softplus(-l_fake)  (BCE, label "real")
+
+d/dl of the minimax G loss is -D(G(z)): it vanishes when D confidently rejects the fakes (early in
+training); the non-saturating loss has d/dl = -(1 - D(G(z))), largest exactly then. Same fixed
+point, different gradients; `study a13` measures both.
+
+The step functions have the `ModulesTrainable` signature `step(modules, optimizers, batch)`:
+they update the discriminator(s), then the generator(s), and return the logs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+G_LOSSES = ("nonsaturating", "minimax")
+
+
+def d_loss(l_real: torch.Tensor, l_fake: torch.Tensor) -> torch.Tensor:
+    """-mean[log D(x)] - mean[log(1 - D(G(z)))] on logits (BCE with labels 1 and 0)."""
+    return F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
+
+
+def g_loss(l_fake: torch.Tensor, kind: str = "nonsaturating") -> torch.Tensor:
+    """The generator's loss on D's logits for its samples: minimax or non-saturating."""
+    if kind == "minimax":  # minimise log(1 - sigmoid(l)) = -softplus(l)
+        return -F.softplus(l_fake).mean()
+    if kind == "nonsaturating":  # minimise -log sigmoid(l) = softplus(-l) = BCE(l, "real")
+        return F.softplus(-l_fake).mean()
+    raise ValueError(f"Unknown generator loss '{kind}'; expected one of {G_LOSSES}.")
+
+
+def grad_norm(module) -> float:
+    """L2 norm of all parameter gradients of `module` (after a backward)."""
+    sq = [p.grad.pow(2).sum() for p in module.parameters() if p.grad is not None]
+    return float(torch.stack(sq).sum().sqrt()) if sq else 0.0
+
+
+def to_tanh(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images -> [-1, 1], the generator's tanh range."""
+    return x * 2 - 1
+
+
+def gan_step(modules, optimizers, batch, *, z_dim: int, loss: str = "nonsaturating"):
+    """One DCGAN / conditional-GAN step: D on a real and a fake batch, then G on the same fakes.
+
+    batch = (x,) or (x, c) with images in [0, 1] and, for a conditional GAN, class labels c; the
+    fakes are generated for the real batch's labels, so both see the same label distribution.
+    """
+    G, D = modules["G"], modules["D"]
+    x = to_tanh(batch[0])
+    c = batch[1] if len(batch) > 1 else None
+    z = torch.randn(len(x), z_dim, device=x.device)
+    fake = G(z, c)
+    # -- discriminator: maximise log D(x) + log(1 - D(G(z))); fakes detached from G
+    l_real, l_fake = D(x, c), D(fake.detach(), c)
+    loss_d = d_loss(l_real, l_fake)
+    optimizers["D"].zero_grad(set_to_none=True)
+    loss_d.backward()
+    optimizers["D"].step()
+    # -- generator: through the updated D
+    l_gen = D(fake, c)
+    loss_g = g_loss(l_gen, loss)
+    optimizers["G"].zero_grad(set_to_none=True)
+    loss_g.backward()
+    g_norm = grad_norm(G)
+    optimizers["G"].step()
+    return {
+        "loss": loss_d.item() + loss_g.item(),
+        "d_loss": loss_d.item(),
+        "g_loss": loss_g.item(),
+        "d_real": torch.sigmoid(l_real).mean().item(),  # D(x)
+        "d_fake": torch.sigmoid(l_gen).mean().item(),  # D(G(z)) after D's update
+        "g_grad_norm": g_norm,
+    }
+
+
+def lsgan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
+    """Least-squares GAN loss (Mao et al. 2017), CycleGAN's choice: mean (pred - target)^2."""
+    return (pred - (1.0 if real else 0.0)).pow(2).mean()
+
+
+def cycle_step(modules, optimizers, batch, *, lambda_cycle: float, lambda_identity: float):
+    """One CycleGAN step (Zhu et al. 2017) on unpaired batches a (faces), b (paintings) in [0, 1].
+
+    G: a -> b and F: b -> a minimise the LSGAN losses against D_b and D_a, plus
+    lambda_cycle (|F(G(a)) - a|_1 + |G(F(b)) - b|_1) and lambda_identity (|G(b) - b|_1 + |F(a) - a|_1);
+    then each discriminator minimises (D(real) - 1)^2 + D(fake)^2 (halved, as in the paper).
+    """
+    G, Fb, Da, Db = modules["G"], modules["F"], modules["D_a"], modules["D_b"]
+    a, b = to_tanh(batch[0]), to_tanh(batch[1])
+    # -- generators
+    fake_b, fake_a = G(a), Fb(b)
+    adv = lsgan_loss(Db(fake_b), True) + lsgan_loss(Da(fake_a), True)
+    cycle = (Fb(fake_b) - a).abs().mean() + (G(fake_a) - b).abs().mean()
+    identity = (G(b) - b).abs().mean() + (Fb(a) - a).abs().mean()
+    loss_g = adv + lambda_cycle * cycle + lambda_identity * identity
+    optimizers["G"].zero_grad(set_to_none=True)
+    loss_g.backward()
+    optimizers["G"].step()
+    # -- discriminators, on detached fakes
+    loss_d = 0.5 * (
+        lsgan_loss(Db(b), True)
+        + lsgan_loss(Db(fake_b.detach()), False)
+        + lsgan_loss(Da(a), True)
+        + lsgan_loss(Da(fake_a.detach()), False)
+    )
+    optimizers["D"].zero_grad(set_to_none=True)
+    loss_d.backward()
+    optimizers["D"].step()
+    return {
+        "loss": loss_g.item() + loss_d.item(),
+        "g_adv": adv.item(),
+        "cycle": cycle.item(),
+        "identity": identity.item(),
+        "d_loss": loss_d.item(),
+    }
+
+
+# -- the score ------------------------------------------------------------------------------------
+
+
+def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (unbiased) of features (N, d), in float64."""
+    f = np.asarray(features, np.float64)
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)): the Fréchet (2-Wasserstein) distance between
+    two Gaussians, FID's formula (Heusel et al. 2017) on whatever features it is given."""
+    # Tr (S1 S2)^(1/2) = sum of sqrt(eigenvalues of S1^(1/2) S2 S1^(1/2)), a symmetric PSD
+    # matrix: stable for the singular covariances of few samples (no complex square roots)
+    w, v = np.linalg.eigh(sigma1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    inner = np.linalg.eigvalsh(root1 @ sigma2 @ root1)
+    tr_covmean = np.sqrt(np.clip(inner, 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def feature_frechet(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Fréchet distance between the Gaussians fitted to two feature sets."""
+    return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
