@@ -288,3 +288,48 @@ def timm_equivalent(cfg: ViTConfig):
         global_pool="token" if cfg.pool == "cls" else "avg",
         pos_embed="learn" if cfg.pos_embed == "learned" else "none",
     )
+
+
+def speed_against_timm(cfg: ViTConfig, *, batch: int, repeats: int, device: str = "cpu") -> dict:
+    """Forward + backward time of the scratch ViT and timm's, same configuration and weights.
+
+    Both are warmed up, then timed in alternating single calls so that a change in machine load
+    hits both alike; medians in ms and their ratio (scratch / timm).
+    """
+    import statistics
+
+    import numpy as np
+
+    from nndl.bench import latency
+
+    torch.manual_seed(0)
+    ref = timm_equivalent(cfg).to(device).train()
+    ours = ViT(cfg).to(device).train()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(batch, cfg.in_channels, cfg.image_size, cfg.image_size, device=device)
+
+    def step(model):
+        def fn():
+            model.zero_grad(set_to_none=True)
+            model(x).sum().backward()
+
+        return fn
+
+    fns = {"timm": step(ref), "scratch": step(ours)}
+    for fn in fns.values():
+        latency(fn, warmup=2, repeats=1, device=device)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            times[k].append(latency(fn, warmup=0, repeats=1, device=device).median_ms)
+    timm_ms, scratch_ms = statistics.median(times["timm"]), statistics.median(times["scratch"])
+    return {
+        "timm_ms": timm_ms,
+        "scratch_ms": scratch_ms,
+        "timm_p90_ms": float(np.percentile(times["timm"], 90)),
+        "scratch_p90_ms": float(np.percentile(times["scratch"], 90)),
+        "ratio": scratch_ms / timm_ms,
+        "batch": batch,
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+    }

@@ -1,0 +1,610 @@
+"""a12: knowledge distillation from one and from two ImageNet-pretrained teachers.
+
+Question: does a small CNN learn more from the softened outputs of big pretrained networks than
+from the labels alone, and does a second teacher add anything? Five 10-class classifiers: the
+small CNN trained alone; two big ImageNet-pretrained CNNs fine-tuned on their last two layers
+(teachers); the small CNN distilled from one teacher; the small CNN distilled from both.
+
+    nndl run a12                                   # quick: rendered shapes, real ImageNet teachers
+    nndl run a12 --profile full --data-root DATA   # CIFAR-10; ResNet-50 and EfficientNet-B3
+
+The quick teachers are real ImageNet networks whose weights ship inside packages (EfficientNet-
+Lite0 and EfficientNet-Lite2, `nndl weights`); the quick data is the embedded shapes stand-in
+for CIFAR-10 (stated in the report). What to expect (quick, 2 idle CPU cores, ~4 min): teachers
+near 75-85 %, the student alone near 60 %, distilled students a few points above it on both seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from nndl.config import opt
+from nndl.registry import study
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: Literal["shapes", "cifar10"] = opt(
+        "shapes", "shapes (embedded stand-in, 10 classes) or cifar10 (real, --data-root)"
+    )
+    num_train: int = opt(2000, "training images (cifar10: a class-balanced subset; 0 = all)")
+    num_test: int = opt(1000, "test images (cifar10: a class-balanced subset; 0 = all)")
+    teachers: tuple[str, ...] = opt(
+        ("tf_efficientnet_lite0", "tf_efficientnet_lite2"),
+        "two ImageNet-pretrained CNNs (zoo names); the first is the one-teacher student's",
+    )
+    teacher_size: int = opt(96, "teachers see the images upsampled to this side")
+    teacher_num_epochs: int = opt(6, "teachers: passes over the cached trunk features")
+    teacher_lr: float = opt(2e-3, "teachers: peak AdamW learning rate of the last two layers")
+    teacher_batch_size: int = opt(64, "teachers: mini-batch size")
+    student_width: int = opt(16, "small CNN: channels of its first stage (then 2x, 4x)")
+    num_epochs: int = opt(6, "students: passes over the training set")
+    batch_size: int = opt(32, "students: mini-batch size")
+    lr: float = opt(1e-2, "students: peak AdamW learning rate (one-cycle schedule)")
+    temperature: float = opt(4.0, "distillation temperature T of the main comparison")
+    alpha: float = opt(0.1, "weight of the hard-label cross-entropy; the soft term gets 1 - alpha")
+    temperatures: tuple[float, ...] = opt(
+        (1.0, 2.0, 4.0, 8.0), "the T sweep of the one-teacher student (first seed)"
+    )
+    seeds: tuple[int, ...] = opt((0, 1), "seeds of the three small models (init and batch order)")
+    bench_batch: int = opt(1, "latency: images per forward pass")
+    bench_repeats: int = opt(10, "latency: timed forward passes (after 3 warm-up)")
+
+    PROFILES: ClassVar[dict] = {
+        "smoke": {
+            "num_train": 200,
+            "num_test": 100,
+            "teacher_size": 32,
+            "teacher_num_epochs": 1,
+            "student_width": 8,
+            "num_epochs": 1,
+            "temperatures": (1.0, 4.0),
+            "seeds": (0,),
+            "bench_repeats": 2,
+        },
+        "full": {
+            "dataset": "cifar10",
+            "num_train": 0,
+            "num_test": 0,
+            "teachers": ("torchvision:resnet50", "torchvision:efficientnet_b3"),
+            "teacher_size": 224,
+            "teacher_num_epochs": 10,
+            "teacher_lr": 1e-3,
+            "num_epochs": 40,
+            "batch_size": 128,
+            "lr": 5e-3,
+            "seeds": (0, 1, 2),
+        },
+    }
+
+    def plan(self, data_root) -> list[str]:
+        n = self.num_train or 50000
+        return [
+            f"data: {self.dataset}, {n:,} train / {self.num_test or 10000:,} test images",
+            f"teachers: {', '.join(self.teachers)} (ImageNet weights), last two layers "
+            f"fine-tuned for {self.teacher_num_epochs} epochs at {self.teacher_size}px",
+            f"students: SmallCNN width {self.student_width}, {self.num_epochs} epochs; alone, "
+            f"one teacher, two teachers x {len(self.seeds)} seeds, T sweep "
+            f"{', '.join(map(str, self.temperatures))}",
+        ]
+
+
+@study(
+    "a12",
+    "distillation",
+    "Knowledge distillation from one and from two teachers",
+    config=Config,
+    datasets=("shapes", "cifar10"),
+    headline=("acc_student_alone", "acc_student_kd1", "acc_student_kd2", "acc_teacher_1"),
+)
+def run(ctx) -> None:
+    cfg: Config = ctx.config
+    check_config(cfg)
+    data = load_data(cfg, ctx)
+    ctx.report.text(
+        "A small CNN is trained three ways on the same images: from the labels alone, and "
+        "distilled from one or from two big ImageNet-pretrained CNNs whose last two layers were "
+        "fine-tuned on the task. Distillation trains the student on the teachers' "
+        "temperature-softened class distributions, which carry how similar the classes look to "
+        "the teacher ('dark knowledge'), besides the hard labels."
+    )
+    teachers = [teacher(ctx, cfg, name, data, i) for i, name in enumerate(cfg.teachers)]
+    students = compare_students(ctx, cfg, data, teachers)
+    sweep = temperature_sweep(ctx, cfg, data, teachers, students)
+    measured = models_table(ctx, cfg, teachers, students)
+    findings(ctx, cfg, teachers, students, sweep, measured)
+
+
+def check_config(cfg: Config) -> None:
+    from nndl.errors import ConfigError
+
+    if len(cfg.teachers) != 2:
+        raise ConfigError(f"a12 needs exactly two teachers; got {len(cfg.teachers)}.")
+    if not 0 <= cfg.alpha <= 1:
+        raise ConfigError(f"alpha weighs the hard loss and must be in [0, 1]; got {cfg.alpha}.")
+    if cfg.temperature <= 0 or any(t <= 0 for t in cfg.temperatures):
+        raise ConfigError("Temperatures must be positive.")
+    if not cfg.seeds:
+        raise ConfigError("At least one seed is needed.")
+    if cfg.teacher_size < 32:
+        raise ConfigError(f"teacher_size must be at least 32; got {cfg.teacher_size}.")
+    from nndl import offline
+    from nndl.errors import WeightsError
+    from nndl.models import zoo
+
+    for name in cfg.teachers:
+        zoo.resolve(name)  # an unknown model name: the closest names, now
+    missing = [n for n in cfg.teachers if not zoo.weights_available(n)]
+    if missing and not offline.online():  # fail before any data is read or trained
+        raise WeightsError(zoo.missing_weights_message(missing))
+
+
+# == data =========================================================================================
+
+
+def load_data(cfg: Config, ctx) -> dict:
+    """float32 NCHW images in [0, 1] and int64 labels, with the class names and provenance."""
+    if cfg.dataset == "cifar10":
+        from nndl.data.cifar10 import describe, load_cifar10
+
+        x_tr, y_tr, x_te, y_te, names = load_cifar10(
+            ctx.data_root, max_train=cfg.num_train, max_test=cfg.num_test
+        )
+        full = len(x_tr) >= 50000 and len(x_te) >= 10000
+        ctx.provenance(
+            "data",
+            f"real CIFAR-10 from {describe(ctx.data_root)}: {len(x_tr):,} train / {len(x_te):,} "
+            f"test images" + ("" if full else " (a class-balanced subset of 50,000 / 10,000)"),
+        )
+    else:
+        from nndl.data.synthetic.shapes import class_names
+        from nndl.studies.a01_cnn_benchmark import shapes_data
+
+        x_tr, y_tr, x_te, y_te = shapes_data(ctx, 10, cfg.num_train, cfg.num_test)
+        names = class_names(10)
+        ctx.provenance(
+            "data",
+            f"embedded stand-in for CIFAR-10: rendered shapes, 10 classes, 32x32, "
+            f"{len(x_tr):,} train / {len(x_te):,} test images (not CIFAR-10)",
+        )
+    return {"x_tr": x_tr, "y_tr": y_tr, "x_te": x_te, "y_te": y_te, "names": names}
+
+
+# == teachers =====================================================================================
+
+
+def _split_timm_efficientnet(m):
+    from torch import nn
+
+    return nn.Sequential(m.conv_stem, m.bn1, m.blocks), nn.Sequential(
+        m.conv_head, m.bn2, m.global_pool, m.classifier
+    )
+
+
+def _split_features(m):  # torchvision MobileNetV2 / EfficientNet: features + pool + classifier
+    from torch import nn
+
+    return m.features[:-1], nn.Sequential(
+        m.features[-1], nn.AdaptiveAvgPool2d(1), nn.Flatten(1), m.classifier
+    )
+
+
+def _split_resnet(m):  # torchvision ResNet: the last bottleneck block and the fc layer train
+    from torch import nn
+
+    trunk = nn.Sequential(
+        m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4[:-1]
+    )
+    return trunk, nn.Sequential(m.layer4[-1], m.avgpool, nn.Flatten(1), m.fc)
+
+
+# (library, class) -> (frozen trunk, trained top = the last two layers); registered, not branched
+TEACHER_SPLITS = {
+    ("timm", "EfficientNet"): _split_timm_efficientnet,
+    ("torchvision", "EfficientNet"): _split_features,
+    ("torchvision", "MobileNetV2"): _split_features,
+    ("torchvision", "ResNet"): _split_resnet,
+}
+
+
+def split_teacher(name: str, model):
+    from nndl.errors import ConfigError
+    from nndl.models import zoo
+
+    key = (zoo.resolve(name).library, type(model).__name__)
+    if key not in TEACHER_SPLITS:
+        known = ", ".join(f"{lib} {cls}" for lib, cls in TEACHER_SPLITS)
+        raise ConfigError(f"Teacher '{name}' ({key[0]} {key[1]}) has no split; known: {known}.")
+    return TEACHER_SPLITS[key](model)
+
+
+def _prepare(x, name: str, size: int):
+    """Images in [0, 1] -> the teacher's input: upsampled to `size`, ImageNet-normalised."""
+    import torch
+    import torch.nn.functional as F
+
+    from nndl.models import zoo
+
+    pre = zoo.preprocessing(name)
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
+    return (x - mean) / torch.tensor(pre.std).view(1, 3, 1, 1)
+
+
+def _batched(fn, x, batch_size: int = 128):
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
+    """Fine-tune the last two layers of an ImageNet CNN on features of its frozen trunk, computed
+    once; returns its logits on train and test (the students' soft targets) and its model."""
+    import torch
+
+    from nndl.models import zoo
+    from nndl.train import ArrayData, TorchTrainable, fit
+
+    key = {
+        "teacher": name,
+        "dataset": cfg.dataset,
+        "num_train": len(data["x_tr"]),
+        "num_test": len(data["x_te"]),
+        "data_seed": ctx.seed,
+        "size": cfg.teacher_size,
+        "epochs": cfg.teacher_num_epochs,
+        "lr": cfg.teacher_lr,
+        "batch_size": cfg.teacher_batch_size,
+    }
+    num_classes = len(data["names"])
+
+    def build(folder):
+        import time
+
+        torch.manual_seed(ctx.seed)
+        trunk, top = split_teacher(name, zoo.build(name, num_classes, pretrained=True))
+        trunk.eval()
+        t0 = time.perf_counter()
+        feats = [
+            _batched(lambda x: trunk(_prepare(x, name, cfg.teacher_size)), torch.from_numpy(x))
+            for x in (data["x_tr"], data["x_te"])
+        ]
+        features_s = time.perf_counter() - t0
+        y_tr, y_te = torch.from_numpy(data["y_tr"]), torch.from_numpy(data["y_te"])
+        optimizer = torch.optim.AdamW(top.parameters(), lr=cfg.teacher_lr, weight_decay=1e-2)
+        steps = cfg.teacher_num_epochs * -(-len(y_tr) // cfg.teacher_batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, cfg.teacher_lr, total_steps=steps, pct_start=0.2
+        )
+        history = fit(
+            TorchTrainable(top, optimizer, device=ctx.device, scheduler=scheduler),
+            ArrayData(feats[0], y_tr),
+            ArrayData(feats[1], y_te),
+            name=f"a12-teacher-{index + 1}",
+            num_epochs=cfg.teacher_num_epochs,
+            batch_size=cfg.teacher_batch_size,
+            seed=ctx.seed,
+            checkpoint_dir=ctx.checkpoint_dir,
+            resume=ctx.resume,
+        )
+        top.cpu().eval()
+        torch.save(
+            {
+                "top": top.state_dict(),
+                "logits_train": _batched(top, feats[0]),
+                "logits_test": _batched(top, feats[1]),
+            },
+            folder / "teacher.pt",
+        )
+        return {
+            "history": history.epochs,
+            "features_s": features_s,
+            "train_s": sum(history.epoch_seconds),
+            "trained_params": sum(p.numel() for p in top.parameters()),
+        }
+
+    folder, cached = ctx.cache.get_or_build(f"a12-teacher-{name}", key, build)
+    saved = torch.load(folder / "teacher.pt", map_location="cpu", weights_only=True)
+    meta = ctx.cache.meta(folder)
+    trunk, top = split_teacher(name, zoo.build(name, num_classes, pretrained=True))
+    top.load_state_dict(saved["top"])
+    model = torch.nn.Sequential(trunk, top).eval()
+    acc = float((saved["logits_test"].argmax(1).numpy() == data["y_te"]).mean())
+    ctx.metrics[f"acc_teacher_{index + 1}"] = acc
+    ctx.timings[f"teacher_{index + 1}"] = {
+        "features_s": meta["features_s"],
+        "train_s": meta["train_s"],
+        "cached": cached,
+    }
+    return {
+        "name": name,
+        "model": model,
+        "acc": acc,
+        "history": meta["history"],
+        "trained_params": meta["trained_params"],
+        "logits_train": saved["logits_train"],
+        "logits_test": saved["logits_test"],
+        "cached": cached,
+    }
+
+
+# == students =====================================================================================
+
+
+def train_student(ctx, cfg: Config, data: dict, teachers: list, which: tuple, T: float, seed: int):
+    """SmallCNN trained alone (which = ()) or distilled from the teachers at indices `which`."""
+    import torch
+
+    from nndl.methods.distillation import make_step
+    from nndl.models.small_cnn import SmallCNN
+    from nndl.train import ArrayData, TorchTrainable, classification_step, fit
+
+    x_tr, y_tr = torch.from_numpy(data["x_tr"]), torch.from_numpy(data["y_tr"])
+    x_te, y_te = torch.from_numpy(data["x_te"]), torch.from_numpy(data["y_te"])
+    if which:  # teacher logits travel with each batch: (N, K, C)
+        t_tr = torch.stack([teachers[i]["logits_train"] for i in which], 1)
+        t_te = torch.stack([teachers[i]["logits_test"] for i in which], 1)
+        train, val = ArrayData(x_tr, y_tr, t_tr), ArrayData(x_te, y_te, t_te)
+        step = make_step(T, cfg.alpha)
+    else:
+        train, val, step = ArrayData(x_tr, y_tr), ArrayData(x_te, y_te), classification_step
+    torch.manual_seed(seed)
+    model = SmallCNN(len(data["names"]), cfg.student_width)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=5e-4)
+    steps = cfg.num_epochs * -(-len(train) // cfg.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, cfg.lr, total_steps=steps, pct_start=0.15
+    )
+    tag = "alone" if not which else "kd" + "+".join(str(i + 1) for i in which)
+    history = fit(
+        TorchTrainable(model, optimizer, step, device=ctx.device, scheduler=scheduler),
+        train,
+        val,
+        name=f"a12-student-{tag}-T{T:g}-s{seed}",
+        num_epochs=cfg.num_epochs,
+        batch_size=cfg.batch_size,
+        seed=seed,
+        checkpoint_dir=ctx.checkpoint_dir,
+        resume=ctx.resume,
+    )
+    ctx.timings[f"student_{tag}_T{T:g}_seed{seed}_s"] = sum(history.epoch_seconds)
+    return {"model": model.eval(), "acc": history.last("val_acc"), "history": history}
+
+
+STUDENTS = {  # label -> teachers it learns from (indices into cfg.teachers)
+    "student alone": (),
+    "student, one teacher": (0,),
+    "student, two teachers": (0, 1),
+}
+KEYS = {"student alone": "alone", "student, one teacher": "kd1", "student, two teachers": "kd2"}
+
+
+def compare_students(ctx, cfg: Config, data: dict, teachers: list) -> dict:
+    rep = ctx.report
+    rep.section("The small CNN alone and distilled")
+    rep.math(
+        r"p_T = \frac{1}{K}\sum_{k=1}^{K} \mathrm{softmax}(z_k / T), \quad "
+        r"q_T = \mathrm{softmax}(s / T), \quad "
+        r"L = (1-\alpha)\, T^2\, \mathrm{KL}(p_T \,\|\, q_T) + \alpha\, \mathrm{CE}(s, y)",
+        f"The student's loss (Hinton et al. 2015): z_k are teacher k's logits, s the student's; "
+        f"two teachers are averaged in probability. Here T = {cfg.temperature:g} and alpha = "
+        f"{cfg.alpha:g} (the hard labels weigh {cfg.alpha:g}, the soft targets "
+        f"{1 - cfg.alpha:g}). T^2 keeps the soft gradients at the hard ones' scale.",
+    )
+    out = {label: [] for label in STUDENTS}
+    for seed in cfg.seeds:
+        for label, which in STUDENTS.items():
+            out[label].append(train_student(ctx, cfg, data, teachers, which, cfg.temperature, seed))
+    rows = []
+    for label, runs in out.items():
+        accs = [r["acc"] for r in runs]
+        ctx.metrics[f"acc_student_{KEYS[label]}"] = float(np.mean(accs))
+        ctx.metrics[f"acc_student_{KEYS[label]}_per_seed"] = accs
+        rows.append(
+            {
+                "model": label,
+                **{f"test acc, seed {s}": a for s, a in zip(cfg.seeds, accs, strict=True)},
+                "mean": float(np.mean(accs)),
+                "spread (max - min)": float(np.ptp(accs)),
+            }
+        )
+    rep.table(rows, "students", f"Test accuracy of the small CNN (T = {cfg.temperature:g})")
+    rep.text(
+        f"Every student: SmallCNN (width {cfg.student_width}), AdamW with a one-cycle schedule "
+        f"(peak lr {cfg.lr:g}, batch {cfg.batch_size}), {cfg.num_epochs} epochs on the same "
+        f"{len(data['x_tr']):,} images without augmentation; a seed sets the initial weights and "
+        f"the batch order, the same for the three students. The one-teacher student learns from "
+        f"{teachers[0]['name']}. Teacher logits were computed once and travel with each batch."
+    )
+    rep.figure(_curves(out, cfg), "student_curves", "Test accuracy of the three students per epoch")
+    return out
+
+
+def temperature_sweep(ctx, cfg: Config, data: dict, teachers: list, students: dict) -> list[dict]:
+    rep = ctx.report
+    rep.section("Temperature sweep (one teacher)")
+    seed = cfg.seeds[0]
+    rows = []
+    for T in cfg.temperatures:
+        if cfg.temperature == T:  # the main comparison's first-seed run
+            r = students["student, one teacher"][0]
+        else:
+            r = train_student(ctx, cfg, data, teachers, (0,), T, seed)
+        # how soft the targets are: the teacher's mean probability of its top class at T
+        p = (teachers[0]["logits_train"] / T).softmax(1).max(1).values.mean().item()
+        rows.append({"T": T, "teacher top-class probability at T": p, "student test acc": r["acc"]})
+    ctx.metrics["t_sweep"] = {f"T{r['T']:g}": r["student test acc"] for r in rows}
+    rep.table(
+        rows,
+        "t_sweep",
+        f"Student distilled from {teachers[0]['name']} at several temperatures (alpha = "
+        f"{cfg.alpha:g}, seed {seed})",
+    )
+    return rows
+
+
+# == all models: accuracy, parameters, latency ===================================================
+
+
+def models_table(ctx, cfg: Config, teachers: list, students: dict) -> list[dict]:
+    import torch
+
+    from nndl import bench
+
+    rep = ctx.report
+    rep.section("Accuracy, size and latency")
+    rows = []
+    for i, t in enumerate(teachers):
+        x = torch.rand(cfg.bench_batch, 3, cfg.teacher_size, cfg.teacher_size)
+        rows.append(_measure(ctx, cfg, f"teacher {i + 1}: {t['name']}", t["model"], x, t["acc"]))
+        rows[-1]["trained params"] = t["trained_params"]
+    x = torch.rand(cfg.bench_batch, 3, 32, 32)
+    for label, runs in students.items():
+        acc = float(np.mean([r["acc"] for r in runs]))
+        rows.append(_measure(ctx, cfg, label, runs[0]["model"], x, acc))
+        rows[-1]["trained params"] = rows[-1]["params"]
+    rep.table(rows, "models", "Every model: test accuracy (students: mean over seeds), size, speed")
+    rep.text(
+        f"Latency: median of {cfg.bench_repeats} forward passes of {cfg.bench_batch} image(s) "
+        f"after 3 warm-up calls, {torch.get_num_threads()} CPU threads ({ctx.device}); teachers "
+        f"at {cfg.teacher_size}x{cfg.teacher_size} (their input), students at 32x32. "
+        + bench.FLOP_CONVENTION
+    )
+    for i, t in enumerate(teachers):
+        rep.figure(
+            _teacher_curves(t),
+            f"teacher_{i + 1}_curves",
+            f"Teacher {i + 1} ({t['name']}): fine-tuning its last two layers",
+        )
+    return rows
+
+
+def _measure(ctx, cfg: Config, label: str, model, x, acc: float) -> dict:
+    from nndl import bench
+
+    m = bench.benchmark_model(model, x, device=ctx.device, repeats=cfg.bench_repeats)
+    counts, times = bench.split_timings(m)
+    key = label.split(":")[0].replace(" ", "_").replace(",", "")
+    ctx.metrics[f"params_{key}"] = counts["params"]
+    ctx.metrics[f"flops_{key}"] = counts["flops"]
+    ctx.timings[f"latency_{key}"] = times
+    return {
+        "model": label,
+        "test acc": acc,
+        "params": counts["params"],
+        "MFLOPs": counts["flops"] / 1e6,
+        "latency ms (median)": times["latency_median_ms"],
+    }
+
+
+# == findings =====================================================================================
+
+
+def findings(ctx, cfg, teachers, students, sweep, measured) -> None:
+    rep = ctx.report
+    rep.section("Findings")
+    accs = {label: [r["acc"] for r in runs] for label, runs in students.items()}
+    alone, kd1, kd2 = (accs[k] for k in STUDENTS)
+    gain1 = [b - a for a, b in zip(alone, kd1, strict=True)]
+    gain2 = [b - a for a, b in zip(alone, kd2, strict=True)]
+    spread = max(np.ptp(v) for v in accs.values())
+    best_t = max(sweep, key=lambda r: r["student test acc"])
+    worst_t = min(sweep, key=lambda r: r["student test acc"])
+    t_acc = [t["acc"] for t in teachers]
+    ratio = measured[0]["params"] / measured[2]["params"]
+    lat = measured[0]["latency ms (median)"] / measured[2]["latency ms (median)"]
+
+    def verdict(gains):
+        if all(g > spread for g in gains):
+            return "larger than the seed-to-seed spread on every seed: a real effect"
+        if all(g > 0 for g in gains):
+            return "positive on every seed but within the seed-to-seed spread"
+        return "not consistent across seeds: no effect distinguishable from noise"
+
+    rep.bullets(
+        [
+            f"Teachers: {teachers[0]['name']} {t_acc[0]:.1%} and {teachers[1]['name']} "
+            f"{t_acc[1]:.1%} test accuracy after fine-tuning only their last two layers "
+            f"({teachers[0]['trained_params']:,} and {teachers[1]['trained_params']:,} trained "
+            f"parameters). The student alone reaches {np.mean(alone):.1%} (mean of "
+            f"{len(alone)} seeds).",
+            f"One teacher changes the student's accuracy by "
+            f"{', '.join(f'{g:+.1%}' for g in gain1)} per seed; two teachers by "
+            f"{', '.join(f'{g:+.1%}' for g in gain2)}. Largest seed spread of any student: "
+            f"{spread:.1%}. One teacher: {verdict(gain1)}; two teachers: {verdict(gain2)}.",
+            f"The second teacher against one: {np.mean(kd2) - np.mean(kd1):+.1%} on average; "
+            f"averaging two teachers' distributions "
+            + (
+                "helps here."
+                if np.mean(kd2) > np.mean(kd1) + spread
+                else "makes no difference larger than the seed noise here."
+            ),
+            f"Temperature: best T = {best_t['T']:g} ({best_t['student test acc']:.1%}), worst "
+            f"T = {worst_t['T']:g} ({worst_t['student test acc']:.1%}). At T = 1 the teacher's "
+            f"top class holds {sweep[0]['teacher top-class probability at T']:.0%} of the "
+            f"probability on average; at T = {sweep[-1]['T']:g}, "
+            f"{sweep[-1]['teacher top-class probability at T']:.0%}: higher T exposes the "
+            f"ranking of the wrong classes.",
+            f"Cost: the first teacher has {ratio:,.0f}x the student's parameters and takes "
+            f"{lat:,.0f}x its latency per image; the distilled student keeps the student's size "
+            f"and speed, and gets {np.mean(kd1) / max(t_acc[0], 1e-9):.0%} of the teacher's "
+            f"accuracy.",
+        ]
+    )
+    ctx.provenance(
+        "weights",
+        "teachers: real ImageNet-1k weights ("
+        + "; ".join(_weights_source(t["name"]) for t in teachers)
+        + "), last two layers fine-tuned in this run"
+        + (" (cached from an earlier run)" if any(t["cached"] for t in teachers) else "")
+        + f"; students: random initialisation (seeds {', '.join(map(str, cfg.seeds))}), "
+        "trained in this run",
+    )
+
+
+def _weights_source(name: str) -> str:
+    from nndl import weights
+
+    w = weights.bundled_for(name)
+    return f"{name} from package {w.package}" if w else f"{name} from the library's cache"
+
+
+# == figures ======================================================================================
+
+
+def _curves(out: dict, cfg: Config):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for (label, runs), colour in zip(out.items(), ("tab:grey", "tab:blue", "tab:red"), strict=True):
+        for j, r in enumerate(runs):
+            ys = r["history"].series("val_acc")
+            ax.plot(
+                range(1, len(ys) + 1),
+                ys,
+                color=colour,
+                ls="-" if j == 0 else "--",
+                label=f"{label} (seed {cfg.seeds[j]})",
+            )
+    ax.set(xlabel="epoch", ylabel="test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _teacher_curves(t: dict):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    epochs = [e["epoch"] for e in t["history"]]
+    ax.plot(epochs, [e["train_acc"] for e in t["history"]], label="train")
+    ax.plot(epochs, [e["val_acc"] for e in t["history"]], label="test")
+    ax.set(xlabel="epoch", ylabel="accuracy", title=t["name"])
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
