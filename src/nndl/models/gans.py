@@ -4,7 +4,9 @@
   fractionally-strided convolutions do the resampling), batch norm in both networks except the
   generator's output and the discriminator's input layer, ReLU in G with tanh output, LeakyReLU(0.2)
   in D, weights from N(0, 0.02). `num_classes > 0` makes them conditional (Mirza & Osindero 2014):
-  G reads [z, one-hot(c)], D reads the image with one-hot(c) broadcast as extra input channels.
+  G reads [z, one-hot(c)]; D adds a projection term (Miyato & Koyama 2018), the inner product of
+  a learned class embedding with its pooled features (one-hot(c) as extra input channels, tried
+  first, left the attribute ignored after a quick run's 10 epochs: 98.6% long hair asked without).
   DCGAN and the conditional GAN are the same builder with a different `num_classes`.
 - `ResnetGenerator` and `PatchDiscriminator` follow Zhu et al. (2017, CycleGAN): c7s1-w, two
   stride-2 downsamplings, residual blocks, two upsamplings, c7s1-3 with tanh; instance norm and
@@ -25,9 +27,9 @@ from torch import nn
 def dcgan_init(module: nn.Module) -> None:
     """Radford et al.: conv weights ~ N(0, 0.02), batch-norm scale ~ N(1, 0.02), biases 0."""
     for m in module.modules():
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear | nn.Embedding):
             nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
+            if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d | nn.InstanceNorm2d) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
@@ -80,7 +82,8 @@ class DCDiscriminator(nn.Module):
     """image (B, 3, S, S) [+ class c (B,)] -> logit (B,) that the image is real (of class c).
 
     Each stage halves the side and doubles the channels from `width`; no batch norm on the input
-    layer (Radford et al.); a final 4x4 convolution maps (B, C, 4, 4) to one logit.
+    layer (Radford et al.); a final 4x4 convolution maps (B, C, 4, 4) to one logit. Conditional:
+    logit += <embed(c), sum over positions of the (B, C, 4, 4) features> (projection).
     """
 
     def __init__(self, width: int = 32, image_size: int = 32, num_classes=0):
@@ -88,7 +91,7 @@ class DCDiscriminator(nn.Module):
         n = _levels(image_size)
         self.num_classes = num_classes
         ch = width
-        layers = [nn.Conv2d(3 + num_classes, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # S/2
+        layers = [nn.Conv2d(3, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # S/2
         for _ in range(n - 1):  # (B, ch, s, s) -> (B, 2ch, s/2, s/2)
             layers += [
                 nn.Conv2d(ch, 2 * ch, 4, 2, 1, bias=False),
@@ -98,13 +101,15 @@ class DCDiscriminator(nn.Module):
             ch *= 2
         self.features = nn.Sequential(*layers)  # (B, ch, 4, 4)
         self.head = nn.Conv2d(ch, 1, 4, 1, 0)  # (B, 1, 1, 1)
+        self.embed = nn.Embedding(num_classes, ch) if num_classes else None  # (K, C)
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        if self.num_classes:  # one-hot(c) as constant extra channels: (B, 3 + K, S, S)
-            maps = nn.functional.one_hot(c, self.num_classes).to(x.dtype)[:, :, None, None]
-            x = torch.cat([x, maps.expand(-1, -1, *x.shape[2:])], 1)
-        return self.head(self.features(x)).flatten()
+        h = self.features(x)  # (B, C, 4, 4)
+        logit = self.head(h).flatten()  # (B,)
+        if self.num_classes:  # projection: + embed(c) . sum_{positions} h
+            logit = logit + (self.embed(c) * h.sum((2, 3))).sum(1)
+        return logit
 
 
 class ResidualBlock(nn.Module):

@@ -48,7 +48,7 @@ class Config:
     # -- DCGAN and conditional GAN (same architecture and budget)
     z_dim: int = opt(64, "noise size")
     width: int = opt(32, "channels of D's first and G's last layer (doubled per stage)")
-    num_epochs: int = opt(10, "passes over the training images, each GAN")
+    num_epochs: int = opt(12, "passes over the training images, each GAN")
     batch_size: int = opt(64, "mini-batch size")
     lr: float = opt(2e-4, "Adam learning rate, G and D (Radford et al.)")
     beta1: float = opt(0.5, "Adam beta1 (Radford et al.: 0.5; 0.9 made training oscillate)")
@@ -59,7 +59,7 @@ class Config:
         60, "discriminator-only steps before the saturation experiment (D learns to reject)"
     )
     sat_num_epochs: int = opt(
-        10, "epochs of each of the two short trainings (minimax vs BCE), over num_score images"
+        4, "epochs of the DCGAN retrained with the minimax loss (compared with its first epochs)"
     )
     # -- judge: the attribute classifier whose features give the score
     judge_width: int = opt(16, "judge (SmallCNN) width; its pooled features are 4x this")
@@ -73,13 +73,13 @@ class Config:
     cycle_image_size: int = opt(32, "CycleGAN image side (multiple of 4)")
     cycle_num_train: int = opt(600, "faces: training images per domain (different faces)")
     cycle_num_test: int = opt(100, "test images per domain (held out when there is no split)")
-    cycle_width: int = opt(8, "ResNet generator width (64 in the paper)")
-    cycle_blocks: int = opt(2, "residual blocks (paper: 6 at 128 px, 9 at 256 px)")
+    cycle_width: int = opt(16, "ResNet generator width (64 in the paper)")
+    cycle_blocks: int = opt(3, "residual blocks (paper: 6 at 128 px, 9 at 256 px)")
     cycle_d_width: int = opt(16, "PatchGAN width (64 in the paper)")
     cycle_d_layers: int = opt(2, "PatchGAN stride-2 layers (3 in the paper: 70 px patches)")
     cycle_num_epochs: int = opt(5, "CycleGAN passes over the training images")
-    cycle_batch_size: int = opt(8, "CycleGAN mini-batch size (1 in the paper)")
-    cycle_lr: float = opt(2e-4, "CycleGAN Adam learning rate (beta1 0.5)")
+    cycle_batch_size: int = opt(4, "CycleGAN mini-batch size (1 in the paper)")
+    cycle_lr: float = opt(3e-4, "CycleGAN Adam learning rate, beta1 0.5 (paper: 2e-4)")
     lambda_cycle: float = opt(10.0, "weight of the cycle-consistency L1 loss (paper: 10)")
     lambda_identity: float = opt(5.0, "weight of the identity L1 loss (paper: 0.5 x lambda_cycle)")
 
@@ -105,6 +105,7 @@ class Config:
             "cycle_blocks": 1,
             "cycle_d_width": 4,
             "cycle_num_epochs": 1,
+            "cycle_batch_size": 8,
         },
         "full": {
             "dataset": "celeba",
@@ -128,6 +129,7 @@ class Config:
             "cycle_d_layers": 3,
             "cycle_num_epochs": 30,
             "cycle_batch_size": 1,
+            "cycle_lr": 2e-4,
         },
     }
 
@@ -156,7 +158,7 @@ def run(ctx) -> None:
     data = gan_data(cfg, ctx)
     judge = dcgan.train_judge(ctx, cfg, data)
     results = {"dcgan": dcgan.dcgan_section(ctx, cfg, data, judge)}
-    results["sat"] = minimax.minimax_section(ctx, cfg, data, judge)
+    results["sat"] = minimax.minimax_section(ctx, cfg, data, judge, results["dcgan"])
     results["cgan"] = dcgan.cgan_section(ctx, cfg, data, judge)
     results["cycle"] = cycle.cycle_section(ctx, cfg)
     ctx.provenance("data", "; ".join([data["provenance"], results["cycle"]["provenance"]]))

@@ -33,6 +33,11 @@ def check_config(cfg, data_root) -> None:
             f"cycle_d_layers = {cfg.cycle_d_layers} needs images of at least "
             f"{2 ** (cfg.cycle_d_layers + 2)} px; cycle_image_size is {cfg.cycle_image_size}."
         )
+    if cfg.sat_num_epochs > cfg.num_epochs:
+        raise ConfigError(
+            f"sat_num_epochs ({cfg.sat_num_epochs}) cannot exceed num_epochs ({cfg.num_epochs}): "
+            f"the minimax run is compared with the DCGAN's first epochs."
+        )
     if cfg.num_test < 2 or cfg.num_score < 2:
         raise ConfigError("num_test and num_score must be at least 2 (a covariance needs two).")
     if cfg.dataset == "faces" and cfg.attribute not in ATTRIBUTES:

@@ -119,7 +119,7 @@ def generate(G, z: torch.Tensor, c: torch.Tensor | None = None, batch_size: int 
 
 
 def train_gan(ctx, cfg, name: str, G, D, train, judge, *, loss="nonsaturating", num_epochs,
-              score_c=None, snap_z, snap_c=None, optimizers=None) -> dict:  # fmt: skip
+              score_c=None, snap_z, snap_c=None, optimizers=None, also_keep=()) -> dict:  # fmt: skip
     """Train (G, D) with `gan_step` for `num_epochs`; FD after every epoch, snapshots of `snap_z`.
 
     Scoring and snapshots use fixed noise drawn once from their own generator, so they consume
@@ -137,6 +137,7 @@ def train_gan(ctx, cfg, name: str, G, D, train, judge, *, loss="nonsaturating", 
     trainable = ModulesTrainable({"G": G, "D": D}, optimizers,
                                  partial(gan_step, z_dim=cfg.z_dim, loss=loss), device=ctx.device)  # fmt: skip
     keep = set(np.linspace(1, num_epochs, min(cfg.num_snapshots, num_epochs)).round().astype(int))
+    keep |= {e for e in also_keep if e <= num_epochs}
     snapshots: dict[int, torch.Tensor] = {0: generate(G, snap_z, snap_c)}
     fd = {0: _fd(judge.run(generate(G, score_z, score_c))[0], judge.test_feats)}
 
@@ -183,7 +184,7 @@ def dcgan_section(ctx, cfg, data, judge) -> dict:
     )
     snap_z = _fixed_noise(cfg, 10, ctx.seed + 3)
     r = train_gan(ctx, cfg, "dcgan", G, D, ArrayData(tensors(data["train_x"])), judge,
-                  num_epochs=cfg.num_epochs, snap_z=snap_z)  # fmt: skip
+                  num_epochs=cfg.num_epochs, snap_z=snap_z, also_keep=(cfg.sat_num_epochs,))  # fmt: skip
     ctx.metrics.update(dcgan_fd=r["fd"], dcgan_fd_init=r["fd_init"])
     ctx.metrics["dcgan_fd_curve"] = [r["fd_curve"][k] for k in sorted(r["fd_curve"])]
     rep.figure(figures.over_training(r["snapshots"]), "dcgan_over_training",
@@ -214,9 +215,10 @@ def cgan_section(ctx, cfg, data, judge) -> dict:
     G, D = build_gan("cgan", z_dim=cfg.z_dim, width=cfg.width, image_size=cfg.image_size)
     rep.text(
         f"The DCGAN above, conditioned on one attribute (Mirza & Osindero): G reads "
-        f"[z, one-hot(c)], D reads the image with one-hot(c) as two extra constant input "
-        f"channels, so D must reject a real-looking face whose attribute does not match c, and "
-        f"G must make the attribute appear when asked. c = 1 means '{attr}' "
+        f"[z, one-hot(c)]; D adds to its logit the inner product of a learned embedding of c "
+        f"with its pooled last features (the projection discriminator of Miyato & Koyama), so D "
+        f"must reject a real-looking face whose attribute does not match c, and G must make the "
+        f"attribute appear when asked. c = 1 means '{attr}' "
         f"({float(c_train.float().mean()):.1%} of the training images); the attribute is "
         f"configurable (--set attribute=...). Same architecture ({bench.count_params(G):,} + "
         f"{bench.count_params(D):,} parameters), optimiser and {cfg.num_epochs} epochs as the "

@@ -87,6 +87,7 @@ def gan_curves(runs: dict, floor: float):
 
 def saturation(rows: list[dict]):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     d = np.array([r["d_fake"] for r in rows])
     ns, mm = np.array([r["grad_ns"] for r in rows]), np.array([r["grad_mm"] for r in rows])
@@ -101,6 +102,7 @@ def saturation(rows: list[dict]):
     ax.set(xscale="log", yscale="log", xlabel="mean D(G(z)) of the batch",
            ylabel="|grad of G's parameters|", title="generator gradient vs D(G(z))")  # fmt: skip
     ax.invert_xaxis()
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only
     ax.legend(fontsize=7)
     ax = axes[1]
     ax.plot(steps, ns, "o-", ms=3, label="non-saturating")
