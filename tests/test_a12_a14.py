@@ -54,7 +54,12 @@ def test_baselines_match_the_vit_parameter_budget():
         ("a12", ["--set", "alpha=2"], "alpha"),
         ("a12", ["--set", "dataset=cifar10"], "Dataset 'cifar10' not found"),
         ("a12", ["--set", "teachers=resnet50,efficientnet_b3"], "not on this machine"),
-        ("a12", ["--set", "teachers=resnt50,efficientnet_b3"], "resnet50"),
+        (
+            "a12",
+            ["--set", "teachers=resnet50,efficientnet_b3", "--set", "weights_dir=/nonexistent"],
+            "save each as /nonexistent/<model>",
+        ),
+        ("a12", ["--set", "teachers=resnt50,efficientnet_b3"], "Unknown model 'resnt50'"),
         ("a14", ["--set", "dataset=tiny_imagenet"], "tiny-imagenet-200"),
         ("a14", ["--set", "num_heads=3"], "divide"),
     ],

@@ -36,6 +36,9 @@ class Config:
         ("tf_efficientnet_lite0", "tf_efficientnet_lite2"),
         "two ImageNet-pretrained CNNs (zoo names); the first is the one-teacher student's",
     )
+    weights_dir: str = opt(
+        "", "folder of teacher ImageNet weights files <model>.safetensors|.pth ('' = caches)"
+    )
     teacher_size: int = opt(96, "teachers see the images upsampled to this side")
     teacher_num_epochs: int = opt(6, "teachers: passes over the cached trunk features")
     teacher_lr: float = opt(2e-3, "teachers: peak AdamW learning rate of the last two layers")
@@ -137,9 +140,9 @@ def check_config(cfg: Config) -> None:
 
     for name in cfg.teachers:
         zoo.resolve(name)  # an unknown model name: the closest names, now
-    missing = [n for n in cfg.teachers if not zoo.weights_available(n)]
+    missing = [n for n in cfg.teachers if not zoo.weights_available(n, cfg.weights_dir)]
     if missing and not offline.online():  # fail before any data is read or trained
-        raise WeightsError(zoo.missing_weights_message(missing))
+        raise WeightsError(zoo.missing_weights_message(missing, cfg.weights_dir))
 
 
 # == data =========================================================================================
@@ -221,6 +224,14 @@ def split_teacher(name: str, model):
     return TEACHER_SPLITS[key](model)
 
 
+def _build_teacher(cfg: Config, name: str, num_classes: int):
+    """The ImageNet model with a new head: a file in weights_dir, a bundled file, or the cache."""
+    from nndl.models import zoo
+
+    weights_file = zoo.weights_file_in(cfg.weights_dir, name)
+    return zoo.build(name, num_classes, pretrained=True, weights_file=weights_file)
+
+
 def _prepare(x, name: str, size: int):
     """Images in [0, 1] -> the teacher's input: upsampled to `size`, ImageNet-normalised."""
     import torch
@@ -252,6 +263,7 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
 
     key = {
         "teacher": name,
+        "weights": zoo.weights_available(name, cfg.weights_dir),  # which ImageNet file
         "dataset": cfg.dataset,
         "num_train": len(data["x_tr"]),
         "num_test": len(data["x_te"]),
@@ -267,7 +279,7 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
         import time
 
         torch.manual_seed(ctx.seed)
-        trunk, top = split_teacher(name, zoo.build(name, num_classes, pretrained=True))
+        trunk, top = split_teacher(name, _build_teacher(cfg, name, num_classes))
         trunk.eval()
         t0 = time.perf_counter()
         feats = [
@@ -311,7 +323,7 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
     folder, cached = ctx.cache.get_or_build(f"a12-teacher-{name}", key, build)
     saved = torch.load(folder / "teacher.pt", map_location="cpu", weights_only=True)
     meta = ctx.cache.meta(folder)
-    trunk, top = split_teacher(name, zoo.build(name, num_classes, pretrained=True))
+    trunk, top = split_teacher(name, _build_teacher(cfg, name, num_classes))
     top.load_state_dict(saved["top"])
     model = torch.nn.Sequential(trunk, top).eval()
     acc = float((saved["logits_test"].argmax(1).numpy() == data["y_te"]).mean())
