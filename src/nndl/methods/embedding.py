@@ -63,6 +63,13 @@ def features(
     return np.concatenate(out)
 
 
+def l2_normalise(feats: np.ndarray) -> np.ndarray:
+    """Each row divided by its length: Euclidean distance becomes cosine distance, the usual
+    geometry for k-NN on deep features (a few large activations no longer dominate)."""
+    feats = np.asarray(feats, dtype=np.float32)
+    return feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+
+
 def project(feats: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
     """(N, 2) projection of (N, D) features by PCA, t-SNE (perplexity 30, PCA init) or UMAP
     (15 neighbours); t-SNE and UMAP see the first 50 principal components of wider features.

@@ -35,25 +35,25 @@ class Config:
     dataset: Literal["shapes", "cifar10"] = opt(
         "shapes", "shapes (embedded CIFAR-10 stand-in) or cifar10 (real)"
     )
-    num_train: int = opt(3000, "training images (shapes: rendered; cifar10: subset, 0 = all)")
+    num_train: int = opt(2000, "training images (shapes: rendered; cifar10: subset, 0 = all)")
     num_test: int = opt(1000, "test images (shapes: rendered; cifar10: subset, 0 = all)")
     # -- autoencoders (the names a10 uses too: equal values share the cached models) -------------
     code_dim: int = opt(2, "bottleneck of the feature AE (2: its codes are the scatter plot)")
     latent_dim: int = opt(64, "bottleneck of the denoising AEs")
     ae_width: int = opt(16, "channels of the autoencoders' first convolution (doubled next)")
-    ae_num_epochs: int = opt(8, "autoencoder training epochs (each model)")
+    ae_num_epochs: int = opt(6, "autoencoder training epochs (each model)")
     ae_batch_size: int = opt(128, "autoencoder mini-batch size")
     ae_lr: float = opt(3e-3, "autoencoder learning rate (Adam)")
-    gaussian_levels: tuple[float, ...] = opt((0.1, 0.2, 0.4), "DAE: Gaussian noise sigmas")
-    mask_levels: tuple[float, ...] = opt((0.3,), "DAE: shares of pixels masked to black")
+    gaussian_levels: tuple[float, ...] = opt((0.1, 0.3), "DAE: Gaussian noise sigmas")
+    mask_levels: tuple[float, ...] = opt((0.4,), "DAE: shares of pixels masked to black")
     # -- pretrained CNN features -----------------------------------------------------------------
     model: str = opt("tf_efficientnet_lite0", "ImageNet-pretrained CNN whose features are compared")
     cnn_image_size: int = opt(64, "side the 32x32 images are resized to for the pretrained CNN")
     num_points: int = opt(1000, "test images embedded and plotted (0 = all)")
     # -- augmentation ----------------------------------------------------------------------------
-    aug_num_train: int = opt(1000, "training images for the classifiers (small: overfitting shows)")
-    aug_width: int = opt(16, "small CNN width (channels of its first stage)")
-    aug_num_epochs: int = opt(12, "classifier epochs, each arm and seed")
+    aug_num_train: int = opt(800, "training images for the classifiers (small: overfitting shows)")
+    aug_width: int = opt(12, "small CNN width (channels of its first stage)")
+    aug_num_epochs: int = opt(10, "classifier epochs, each arm and seed")
     aug_batch_size: int = opt(64, "classifier mini-batch size")
     aug_lr: float = opt(3e-3, "classifier peak learning rate (Adam, one-cycle)")
     augment: tuple[str, ...] = opt(AUGMENTATIONS, "augmentations of the second arm")
@@ -222,7 +222,7 @@ def ae_features(ctx, cfg: Config, data) -> dict:
         code = ae.model.encode(x).numpy()
     cnn, prep, weights_note = _pretrained(ctx, cfg)
     with ctx.timer("cnn_features_s"):
-        f = emb.features(cnn, x, device=ctx.device, transform=prep)
+        f = emb.l2_normalise(emb.features(cnn, x, device=ctx.device, transform=prep))
     with ctx.timer("tsne_s"):
         spaces = {
             "ae": (code, None),
@@ -260,7 +260,7 @@ def ae_features(ctx, cfg: Config, data) -> dict:
         f"({'loaded from the cache, trained by ' + ae.trained_by if ae.cached else 'in this run'}"
         f"; test reconstruction {rec['val_rec']:.0f} nats per image). Its codes of {n:,} test "
         f"images are compared with the pooled last feature map of {cfg.model} ({weights_note}) "
-        f"at {cfg.cnn_image_size}x{cfg.cnn_image_size}: k-NN accuracy (k = 5, fitted on half the "
+        f"at {cfg.cnn_image_size}x{cfg.cnn_image_size} (scaled to unit length): k-NN accuracy (k = 5, fitted on half the "
         "points, scored on the rest), silhouette, and the trustworthiness of each 2-D projection "
         "against the features it came from."
     )

@@ -41,15 +41,15 @@ class Config:
     num_train: int = opt(0, "training images (shapes: rendered; others: subset, 0 = all)")
     num_test: int = opt(0, "test images (shapes: rendered; others: subset, 0 = all)")
     latent_dim: int = opt(8, "latent size, the same for AE, DAE and VAE")
-    ae_width: int = opt(32, "channels of the autoencoders' first convolution (doubled next)")
-    ae_num_epochs: int = opt(30, "autoencoder training epochs (each of the three)")
+    ae_width: int = opt(16, "channels of the autoencoders' first convolution (doubled next)")
+    ae_num_epochs: int = opt(15, "autoencoder training epochs (each of the three)")
     ae_batch_size: int = opt(64, "autoencoder mini-batch size")
     ae_lr: float = opt(2e-3, "autoencoder learning rate (Adam)")
     dae_noise: float = opt(0.3, "DAE: sigma of the Gaussian noise added to its inputs")
     noise_mean: float = opt(5.0, "the course's latent vectors: mean of the normal distribution")
     noise_sigma: float = opt(1.0, "... and its standard deviation")
     num_vectors: int = opt(5, "vectors drawn from each distribution")
-    clf_num_epochs: int = opt(8, "epochs of the judge classifier (a small CNN)")
+    clf_num_epochs: int = opt(4, "epochs of the judge classifier (a small CNN)")
     num_samples: int = opt(64, "VAE samples from the prior shown")
 
     PROFILES: ClassVar[dict] = {
@@ -65,6 +65,7 @@ class Config:
         "full": {
             "dataset": "mnist",
             "latent_dim": 16,
+            "ae_width": 32,
             "ae_num_epochs": 30,
             "ae_batch_size": 128,
             "ae_lr": 1e-3,
@@ -316,6 +317,8 @@ def course_experiment(ctx, cfg: Config, data, models, judge) -> dict:
             "Mahalanobis": None,
             "beyond % of training codes": None,
             "nearest training image RMSE": ref["nn_rmse"],
+            "mean pixel": ref["ink"],
+            "RMSE between them": ref["spread"],
             "judge confidence": ref["confidence"],
             "judge classes": "",
         }
@@ -337,6 +340,8 @@ def course_experiment(ctx, cfg: Config, data, models, judge) -> dict:
                     f"{variant}_{src}_beyond_pct": pos["beyond_pct"],
                     f"{variant}_{src}_nn_rmse": stats["nn_rmse"],
                     f"{variant}_{src}_confidence": stats["confidence"],
+                    f"{variant}_{src}_mean_pixel": stats["ink"],
+                    f"{variant}_{src}_spread": stats["spread"],
                 }
             )
             rows.append(
@@ -347,6 +352,8 @@ def course_experiment(ctx, cfg: Config, data, models, judge) -> dict:
                     "Mahalanobis": pos["mahalanobis"],
                     "beyond % of training codes": pos["beyond_pct"],
                     "nearest training image RMSE": stats["nn_rmse"],
+                    "mean pixel": stats["ink"],
+                    "RMSE between them": stats["spread"],
                     "judge confidence": stats["confidence"],
                     "judge classes": " ".join(stats["classes"]),
                 }
@@ -362,9 +369,10 @@ def course_experiment(ctx, cfg: Config, data, models, judge) -> dict:
         "dimensions and vectors), the Mahalanobis distance to those codes (median over the "
         "vectors) and the share of training codes that lie nearer the codes' mean than the "
         "vector does (100 % = farther out than every training image). What comes out: the RMSE "
-        "to the nearest training image (pixels in [0, 1]) and the judge CNN's mean top-1 "
-        "probability and predicted classes. The first row gives both numbers for real test "
-        "images."
+        "to the nearest training image (pixels in [0, 1]), the mean pixel value (how much is "
+        "drawn), the RMSE between the decoded images themselves (do different vectors give "
+        "different images?) and the judge CNN's mean top-1 probability and predicted classes. "
+        "The first row gives the same numbers for real test images."
     )
     rep.table(rows, "latent_vectors", "Where the vectors lie, and what each decoder makes of them")
     rep.figure(
@@ -424,8 +432,13 @@ def _image_stats(x, data, judge) -> dict:
     with torch.no_grad():
         p = judge(x).softmax(1)
     conf, pred = p.max(1)
+    k = min(len(flat), 50)  # spread: how different the images are from one another
+    pair = torch.cdist(flat[:k], flat[:k]).pow(2) / flat.shape[1]
+    spread = pair.sum() / max(k * (k - 1), 1)
     return {
         "nn_rmse": float(nn.median()),
+        "ink": float(x.mean()),
+        "spread": float(spread.sqrt()),
         "confidence": float(conf.mean()),
         "classes": [data["classes"][i] for i in pred.tolist()][:8],
     }
@@ -527,38 +540,69 @@ def findings(ctx, cfg: Config, results: dict) -> None:
     rep = ctx.report
     rep.section("Findings")
     ref = results["ref"]
+    mean_label = f"N({cfg.noise_mean:g}, {cfg.noise_sigma:g}²I)"
+
+    def describe(r) -> str:
+        """What the decoded images are, as ratios to the same numbers for real test images."""
+        ink = r["ink"] / ref["ink"]
+        what = (
+            "nearly blank"
+            if ink < 0.25
+            else "faint"
+            if ink < 0.7
+            else "heavier than real images"
+            if ink > 1.4
+            else "about as inked as real images"
+        )
+        return (
+            f"{what} (mean pixel {r['ink']:.2f}, real {ref['ink']:.2f}); they differ from one "
+            f"another {r['spread'] / ref['spread']:.0%} as much as real images do and lie "
+            f"{r['nn_rmse'] / ref['nn_rmse']:.1f} times as far from the nearest training image "
+            f"(RMSE {r['nn_rmse']:.3f}, real {ref['nn_rmse']:.3f})"
+        )
+
     items = []
     for variant in ("ae", "dae", "vae"):
         m5, st = results[(variant, "mean5")], results[(variant, "std")]
         name = VARIANT_NAMES[variant]
-        inside = "inside" if m5["beyond_pct"] < 95 else "outside"
         items.append(
-            f"{name}: the N({cfg.noise_mean:g}, {cfg.noise_sigma:g}²I) vectors lie {inside} its "
-            f"training codes (median |z| {m5['median_abs_z']:.1f}, Mahalanobis "
-            f"{m5['mahalanobis']:.1f}, farther out than {m5['beyond_pct']:.0f} % of the training "
-            f"codes, whose 99th percentile is {m5['codes_mahalanobis_p99']:.1f}); decoded, they "
-            f"are {m5['nn_rmse']:.3f} RMSE from the nearest training image (real test images: "
-            f"{ref['nn_rmse']:.3f}) and the judge gives them {m5['confidence']:.2f} confidence "
-            f"(real: {ref['confidence']:.2f}). N(0, I) vectors: median |z| "
-            f"{st['median_abs_z']:.1f}, beyond {st['beyond_pct']:.0f} % of codes, RMSE "
-            f"{st['nn_rmse']:.3f}, confidence {st['confidence']:.2f}."
+            f"{name}: the {mean_label} vectors lie "
+            + (
+                "outside"
+                if m5["beyond_pct"] >= 99
+                else "at the edge of"
+                if m5["beyond_pct"] >= 90
+                else "inside"
+            )
+            + f" its training codes (Mahalanobis {m5['mahalanobis']:.1f}; 99 % of the training "
+            f"codes lie within {m5['codes_mahalanobis_p99']:.1f}); decoded they are "
+            f"{describe(m5)}. The N(0, I) vectors (Mahalanobis {st['mahalanobis']:.1f}, beyond "
+            f"{st['beyond_pct']:.0f} % of the codes) decode {describe(st)}."
         )
     vae_std, ae_std = results[("vae", "std")], results[("ae", "std")]
     items.append(
-        "Only the VAE is trained so that N(0, I) is where its codes live (the KL term): its "
-        f"N(0, I) vectors are beyond {vae_std['beyond_pct']:.0f} % of its training codes against "
-        f"{ae_std['beyond_pct']:.0f} % for the AE, and decode "
-        + (
-            "closer to real images"
-            if vae_std["nn_rmse"] < ae_std["nn_rmse"]
-            else "no closer to real images"
-        )
-        + f" (RMSE {vae_std['nn_rmse']:.3f} vs {ae_std['nn_rmse']:.3f}). The AE's and DAE's "
-        "codes sit wherever training put them, so any fixed distribution, N(0, I) or one with "
-        "mean 5, is a guess about their decoders' input range; the decoder extrapolates, "
-        "and with all-positive, large inputs its last layers saturate into a few fixed blobs "
-        "(near-identical images across the five vectors)."
+        "Only the VAE is trained so that N(0, I) is where its codes live (the KL term pulls the "
+        f"aggregate posterior towards it): its N(0, I) vectors lie beyond {vae_std['beyond_pct']:.0f} "
+        f"% of its training codes, against {ae_std['beyond_pct']:.0f} % for the AE, and decode to "
+        f"images {vae_std['nn_rmse']:.3f} RMSE from the nearest training image against "
+        f"{ae_std['nn_rmse']:.3f} for the AE. The AE's and DAE's codes sit wherever training "
+        "put them, so any fixed distribution is a guess about their decoders' input; far outside "
+        "the codes the decoder extrapolates and its output stops depending on the exact vector."
     )
+    conf = [
+        (v, s)
+        for v in ("ae", "dae", "vae")
+        for s in ("mean5", "std")
+        if results[(v, s)]["confidence"] > 0.8 and results[(v, s)]["nn_rmse"] > 1.5 * ref["nn_rmse"]
+    ]
+    if conf:
+        v, s = conf[0]
+        items.append(
+            f"The judge's confidence alone misleads: it gives {VARIANT_NAMES[v]}'s "
+            f"{results['labels'][s]} images {results[(v, s)]['confidence']:.2f} (real test "
+            f"images: {ref['confidence']:.2f}) although they are far from any training image; a "
+            "classifier answers every input, so distance to the data is the number to trust."
+        )
     rep.bullets(items)
 
 
