@@ -7,18 +7,19 @@ shuffle), pointwise and deformable kernels, and what does each kernel type cost 
 input and output shape? (3) what do the feature maps of one CNN look like at several depths, and
 how large is the receptive field there?
 
-    nndl run a02                                  # quick: ~1.5-2 min on 2 cores
+    nndl run a02                                  # quick: ~4 min on 2 idle cores
     nndl run a02 --profile full --data-root DATA  # every registered timm/torchvision model scanned
 
 What to expect: the inventory is read from the models' graphs (ReLU for the classic CNNs, ReLU6
 for MobileNet v2, Hardswish for MobileNet v3, SiLU for EfficientNet, GELU for ConvNeXt, with
 Sigmoid/Hardsigmoid gates in squeeze-excitation blocks). The quick activation study (RegNetX-200MF
-on the real scikit-learn digits, two short epochs, one seed) reaches roughly 55-65% test accuracy
-with ReLU, GELU, ELU and Tanh, while the self-gated SiLU and Hardswish start slower in so few
-steps (one short run per activation: gaps of a few points are partly noise). No timm or torchvision model contains a
-deformable convolution: the layer is measured on its own and is an order of magnitude slower than
-a regular 3x3 convolution on a CPU. Ghost, shuffle and depthwise-separable blocks need 8-16x fewer
-FLOPs than a regular 3x3 convolution of the same shape but run only 2-5x faster.
+on the real scikit-learn digits, 5 epochs, 3 seeds each) ends near 90% test accuracy for ReLU,
+ELU, GELU, SiLU and Tanh, whose differences stay within the seed-to-seed spread; Hardswish trails
+by a few points. No timm or torchvision model contains a deformable convolution: the layer is
+measured on its own and is an order of magnitude slower than a regular 3x3 convolution on a CPU.
+Ghost, shuffle and depthwise-separable blocks need 8-16x fewer FLOPs than a regular 3x3
+convolution of the same shape but run only 2-5x faster. The feature maps are those of the real
+ImageNet EfficientNet-Lite0 on a photograph of a cat (which it calls a tiger cat).
 """
 
 from __future__ import annotations
