@@ -17,7 +17,14 @@ classifier finds the requested attribute in; for CycleGAN, the same distance in 
 a photo-vs-painting classifier trained in the run and, on rendered faces, the pixel error to the
 true painting of the same face.
 
-What to expect (quick): see the findings of the last run; the numbers are measured in each run.
+What to expect (quick, measured 553 s on 2 heavily shared cores, one thread): the judge's FD
+(floor 0.10 between real samples) falls from 85 (untrained G) to ~15 for the DCGAN, whose samples
+are blurry but recognisable faces. With D ahead (mean D(G(z)) 0.0025) the minimax generator
+gradient is 415x smaller than the non-saturating one (0.108 vs 44.8), and retrained with the
+minimax loss from the DCGAN's start its gradient decays 2.3 -> 0.09 over 4 epochs (FD 72 vs 60).
+The conditional GAN's long-hair conditioning is weak after 12 epochs (judge: 100% asked with,
+90% asked without); the small CycleGAN cuts the FD to paintings from 50 to 31 but its
+translations are still blurrier than the input (pixel error to the true painting 0.118 vs 0.084).
 """
 
 from __future__ import annotations
@@ -182,7 +189,16 @@ def findings(ctx, cfg: Config, r: dict) -> None:
         f"Conditional GAN on '{c['attribute']}': the judge (test accuracy {c['judge_acc']:.3f} on "
         f"this attribute) finds it in {c['rate_on']:.1%} of the samples asked for it and in "
         f"{c['rate_off']:.1%} of those asked without it (real images: {c['rate_real']:.1%} have "
-        f"it); Fréchet distance {c['fd']:.2f}.",
+        f"it); Fréchet distance {c['fd']:.2f}. "
+        + (
+            "The gap between the two rates is what the condition controls; "
+            f"here it is {c['rate_on'] - c['rate_off']:+.1%}"
+            + (
+                ", so the conditioning is still weak at this budget."
+                if c["rate_on"] - c["rate_off"] < 0.3
+                else "."
+            )  # fmt: skip
+        ),
         y["finding"],
     ]
     ctx.report.bullets(items)
