@@ -136,7 +136,7 @@ def resolve(name: str) -> ModelRef:
 def family(name: str) -> str:
     """The architecture family, read from the registered name: resnet18 -> resnet,
     mobilenetv3_small_050 -> mobilenetv3, shufflenet_v2_x0_5 -> shufflenet_v2."""
-    arch = resolve(name).arch.split(".")[0]
+    arch = resolve(name).arch.split(".")[0].removeprefix("tf_")  # timm's TF ports: same family
     # the shortest lower-case stem (plus a version suffix like v3 / _v2) before the size digits
     match = re.match(r"[a-z]+?(?:_?v\d+)?(?=[\d_]|$)", arch)
     return match.group(0) if match else arch
