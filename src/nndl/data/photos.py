@@ -57,9 +57,8 @@ def load_photo(name: str):
     if img is None:
         if name not in PHOTO_CLASSES and not hasattr(skimage.data, name):
             raise ConfigError(
-                f"Unknown photo '{name}'.{did_you_mean(name, PHOTO_CLASSES)} "
-                f"(photos= takes {', '.join(PHOTO_CLASSES)} or a scikit-image image name; "
-                "your own files go in images=)"
+                f"Unknown photo '{name}'.{did_you_mean(name, PHOTO_CLASSES)} Any scikit-image "
+                "image name works too; your own files go in images=."
             )
         img = getattr(skimage.data, name)()
     if img.ndim != 3 or img.shape[2] < 3:
