@@ -34,7 +34,7 @@ def assert_one_line_error(proc, pattern, code=2):
 @pytest.mark.parametrize(
     "args, pattern",
     [
-        (["run", "a4"], "Unknown study 'a4'. Did you mean a04?"),
+        (["run", "backprpo"], "Unknown study 'backprpo'. Did you mean backprop?"),
         (["run", "a04", "--set", "epochs=3"], "Unknown --set key 'epochs'. Valid keys: dataset,"),
         (["run", "a04", "--set", "lr=fast"], "'lr' expects float; got 'fast'"),
         (["run", "a04", "--set", "dataset=cifar"], "'dataset' must be one of digits, mnist"),

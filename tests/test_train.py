@@ -215,3 +215,26 @@ def test_modules_trainable_updates_each_module_and_resumes(tmp_path):
     resumed = fit(_two_player(), train, val, name="ab", num_epochs=4, batch_size=16,
                   checkpoint_dir=tmp_path, resume=True)  # fmt: skip
     assert resumed.resumed_from == 2 and resumed.epochs == ref.epochs
+
+
+def test_a_checkpoint_holding_a_pickled_object_is_refused_not_executed(tmp_path):
+    # a tampered run folder must not run code on --resume: torch.load(weights_only=True)
+    import os
+
+    import pytest
+    import torch
+
+    from nndl.errors import NndlError
+    from nndl.train import load_checkpoint
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "ckpt.pt"
+    torch.save({"epoch": 1, "payload": Evil()}, path)
+    with pytest.raises(NndlError, match="cannot be read"):
+        load_checkpoint(path)
+    assert not marker.exists()

@@ -126,7 +126,13 @@ def _rng_state() -> dict:
     import numpy as np
     import torch
 
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "py": random.getstate()}
+    # numpy's state as plain values and a tensor: checkpoints load with weights_only=True
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), gauss],
+        "py": random.getstate(),
+    }
 
 
 def _set_rng_state(state: dict) -> None:
@@ -136,7 +142,8 @@ def _set_rng_state(state: dict) -> None:
     import torch
 
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(state["py"])
 
 
@@ -153,11 +160,13 @@ def save_checkpoint(path: Path, payload: dict) -> None:
 
 
 def load_checkpoint(path: Path) -> dict:
+    """weights_only=True: tensors, numbers, strings and containers only, so a tampered run
+    folder cannot execute code on --resume (a pickled object is refused, not run)."""
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - a truncated or foreign file
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a truncated, foreign or unsafe file
         raise NndlError(f"Checkpoint {path} cannot be read ({type(e).__name__}); delete it.") from e
 
 
