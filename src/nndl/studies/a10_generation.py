@@ -12,12 +12,14 @@ on its own: ELBO, reconstruction and KL per epoch, samples from the prior, inter
     nndl run a10 --profile full --data-root DATA        # MNIST
     nndl run a10 --profile full --data-root DATA --set dataset=fashion_mnist
 
-What to expect (quick): vectors from N(5, I) lie far outside every encoder's training codes
-(Mahalanobis distance beyond all of them); the AE's and DAE's decoded images are far from any
-digit and the classifier is unsure or wrongly sure; the VAE's N(0, I) samples lie inside its codes
-and decode to digit-like images, its N(5, I) ones saturate into blobs. The AE/DAE models are shared
-with a09 through the artifact cache when the data and training settings match
-(`--set dataset=shapes` with a09's latent size).
+What to expect (quick, 2 idle CPU cores, ~3 min; measured with 20 epochs): all three reconstruct
+test digits at ~21 dB PSNR; the VAE's test ELBO is near -286 nats (reconstruction ~273, KL ~13).
+N(5, I) vectors lie outside every encoder's training codes (Mahalanobis 8 to 14, where 99 % of
+the codes lie within ~4.4) and decode to images 2.4 to 3.3 times as far from the nearest training
+image as real digits are (the AE's and DAE's five nearly identical to one another). N(0, I) vectors are just as far outside the AE's and
+DAE's codes and decode nearly blank; for the VAE they lie among its codes (beyond ~70 % of them)
+and decode to varied digit-like images. The AE/DAE models are shared with a09 through the artifact
+cache when the data and training settings match (`--set dataset=shapes` with a09's sizes).
 """
 
 from __future__ import annotations
