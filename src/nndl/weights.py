@@ -33,6 +33,7 @@ class Weights:
     description: str  # what the weights are
     arch: str  # the zoo name they load into ("timm:tf_efficientnet_lite0"); "" when not a module
     kind: str  # "bundled" (a package's file) | "library" (a library's cache or download)
+    #          | "file" (a file looked for in a folder the user names, then the working folder)
     how_to_get: str
     license: str = ""
     package: str = ""  # bundled: the pip distribution that ships the file
@@ -42,8 +43,13 @@ class Weights:
     check: Callable | None = field(default=None, compare=False)  # (Weights) -> str, or raises
     used_by: tuple[str, ...] = ()  # study ids
 
-    def locate(self) -> Path | None:
-        """Where the weights are on this machine, or None."""
+    def locate(self, folder: str | Path | None = None) -> Path | None:
+        """Where the weights are on this machine, or None (`folder`: "file" entries)."""
+        if self.kind == "file":
+            for cand in ([Path(folder) / self.file] if folder else []) + [Path(self.file)]:
+                if cand.is_file():
+                    return cand
+            return None
         if self.kind == "bundled":
             spec = importlib.util.find_spec(self.module)
             if spec is None or not spec.submodule_search_locations:
@@ -294,6 +300,38 @@ register(
         used_by=("a05", "a06"),
     )
 )
+
+
+def check_coco_yolo(w: Weights) -> str:
+    """A COCO detector finds a person (class 0) in scikit-image's astronaut."""
+    from ultralytics import YOLO
+
+    from nndl.data.photos import load_photo
+
+    r = YOLO(str(w.require())).predict(load_photo("astronaut")[..., ::-1].copy(), verbose=False)[0]
+    if 0 not in r.boxes.cls.int().tolist():
+        raise WeightsError(f"{w.name}: no person found in astronaut; not COCO YOLO weights.")
+    return f"{len(r.boxes)} objects in astronaut, a person among them"
+
+
+for _name, _gen in (("yolov8n", "YOLOv8"), ("yolo11n", "YOLO11"), ("yolo12n", "YOLO12")):
+    register(
+        Weights(
+            name=_name,
+            description=f"Ultralytics {_gen} nano, COCO-pretrained (80 classes)",
+            arch="",
+            kind="file",
+            file=f"{_name}.pt",
+            license="AGPL-3.0 (Ultralytics)",
+            how_to_get=(
+                f"Ultralytics downloads {_name}.pt where a network exists; offline, download it "
+                f"from https://github.com/ultralytics/assets/releases and pass "
+                f"--set weights_dir=FOLDER."
+            ),
+            check=check_coco_yolo,
+            used_by=("a07",),
+        )
+    )
 
 
 @functools.cache
