@@ -61,6 +61,22 @@ def _span(centre: float, radius: float, s: int) -> tuple[int, int]:
 
 
 def _render_one(rng, size: int, num_objects: int, max_objects: int):
+    img, yy, xx = _background(rng, size)
+    objects = []
+    for _ in range(rng.integers(1, max_objects + 1)):
+        label = int(rng.integers(num_objects))
+        scale = rng.uniform(0.25, 0.5)  # radius, as a fraction of the half-side
+        cx, cy = rng.uniform(-1 + scale * 0.6, 1 - scale * 0.6, 2)
+        a = rng.uniform(0, 2 * np.pi)
+        colour = _class_colour(rng, label, num_objects)
+        # striped texture: (frequency, phase), or None for a solid fill
+        stripes = (rng.uniform(5, 8), rng.uniform(0, 1)) if rng.random() < 0.5 else None
+        objects.append((label, scale, cx, cy, a, colour, stripes))
+    return _compose(rng, img, yy, xx, size, objects)
+
+
+def _background(rng, size: int):
+    """A 2x-resolution gradient background with clutter, and its pixel-centre grids."""
     s = 2 * size  # render at 2x; the image is averaged down, the mask subsampled
     yy, xx = np.mgrid[0:s, 0:s] / s * 2 - 1  # pixel centres in [-1, 1]
     c0, c1 = _random_colour(rng) * 0.8, _random_colour(rng) * 0.8
@@ -81,14 +97,17 @@ def _render_one(rng, size: int, num_objects: int, max_objects: int):
             w, h = (w, h) if rng.random() < 0.5 else (h, w)
             m = (abs(xx - cx) < w) & (abs(yy - cy) < h)
         img[m] = colour
+    return img, yy, xx
+
+
+def _compose(rng, background, yy, xx, size: int, objects: list):
+    """Draw `objects` (label, scale, cx, cy, angle, colour, stripes) back to front on a copy of
+    the 2x background, average it down, add noise; returns (image, mask, boxes)."""
+    s = 2 * size
+    img = background.copy()
     mask = np.zeros((s, s), np.uint8)
     instances = np.zeros((s, s), np.int16)  # which object is visible where (for boxes)
-    labels = []
-    for k in range(1, rng.integers(1, max_objects + 1) + 1):
-        label = int(rng.integers(num_objects))
-        scale = rng.uniform(0.25, 0.5)  # radius, as a fraction of the half-side
-        cx, cy = rng.uniform(-1 + scale * 0.6, 1 - scale * 0.6, 2)
-        a = rng.uniform(0, 2 * np.pi)
+    for k, (label, scale, cx, cy, a, colour, stripes) in enumerate(objects, 1):
         # only the window that can hold the shape (radius <= scale) is computed
         r0, r1 = _span(cy, scale, s)
         c0_, c1_ = _span(cx, scale, s)
@@ -96,26 +115,24 @@ def _render_one(rng, size: int, num_objects: int, max_objects: int):
         u = (np.cos(a) * (wx - cx) + np.sin(a) * (wy - cy)) / scale
         v = (-np.sin(a) * (wx - cx) + np.cos(a) * (wy - cy)) / scale
         m = _shape_mask(OBJECTS[label], u, v)
-        colour = _class_colour(rng, label, num_objects)
-        if rng.random() < 0.5:  # striped texture
-            stripes = np.sin(rng.uniform(5, 8) * np.pi * (u + rng.uniform(0, 1))) > 0
-            fill = np.where(stripes[..., None], colour, colour * 0.25)
+        if stripes is not None:
+            on = np.sin(stripes[0] * np.pi * (u + stripes[1])) > 0
+            fill = np.where(on[..., None], colour, colour * 0.25)
         else:
             fill = np.broadcast_to(colour, m.shape + (3,))
         window = img[r0:r1, c0_:c1_]
         window[m] = fill[m]
         mask[r0:r1, c0_:c1_][m] = label + 1
         instances[r0:r1, c0_:c1_][m] = k
-        labels.append(label)
     img = img.reshape(size, 2, size, 2, 3).mean((1, 3))
     img = img + rng.normal(0, 0.03, img.shape)  # sensor noise
     image = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
     mask, instances = mask[1::2, 1::2], instances[1::2, 1::2]  # the centre sample of each 2x2
     boxes = []
-    for k, label in enumerate(labels, 1):
+    for k, obj in enumerate(objects, 1):
         ys, xs = np.nonzero(instances == k)
         if len(ys):  # fully occluded objects have no box
-            boxes.append((label, xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+            boxes.append((obj[0], xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
     return image, mask, np.array(boxes, np.int64).reshape(-1, 5)
 
 
@@ -132,3 +149,51 @@ def render_scenes(
         images[i], masks[i], b = _render_one(rng, size, num_objects, max_objects)
         boxes.append(b)
     return images, masks, boxes
+
+
+def render_video(
+    num_frames: int,
+    size: int = 96,
+    num_objects: int = 4,
+    num_moving: int = 3,
+    seed: int = 0,
+):
+    """A short video of objects moving over a fixed cluttered background.
+
+    Each object keeps its class, colour, texture and size, moves at a constant velocity (bouncing
+    off the borders) and turns slowly, so consecutive frames are alike as in a real clip and a
+    detector's boxes can be compared frame to frame. Sensor noise is new in every frame.
+    Returns (frames uint8 (T, size, size, 3), boxes: list of (N_t, 5) (class, x0, y0, x1, y1)).
+    """
+    class_names(num_objects)
+    rng = np.random.default_rng([seed, size, num_objects, num_moving, 29])
+    background, yy, xx = _background(rng, size)
+    movers = []
+    for _ in range(num_moving):
+        label = int(rng.integers(num_objects))
+        scale = rng.uniform(0.25, 0.4)
+        lim = 1 - scale * 0.6
+        pos = rng.uniform(-lim, lim, 2)
+        speed = rng.uniform(0.02, 0.05)  # per frame, in half-sides
+        heading = rng.uniform(0, 2 * np.pi)
+        vel = speed * np.array([np.cos(heading), np.sin(heading)])
+        a, spin = rng.uniform(0, 2 * np.pi), rng.normal(0, 0.05)
+        colour = _class_colour(rng, label, num_objects)
+        stripes = (rng.uniform(5, 8), rng.uniform(0, 1)) if rng.random() < 0.5 else None
+        movers.append([label, scale, lim, pos, vel, a, spin, colour, stripes])
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    boxes = []
+    for t in range(num_frames):
+        objects = []
+        for m in movers:
+            label, scale, lim, pos, vel, a, spin, colour, stripes = m
+            objects.append((label, scale, pos[0], pos[1], a, colour, stripes))
+            pos += vel  # move, bouncing off the borders
+            for d in range(2):
+                if abs(pos[d]) > lim:
+                    pos[d] = np.sign(pos[d]) * (2 * lim - abs(pos[d]))
+                    vel[d] = -vel[d]
+            m[5] = a + spin
+        frames[t], _, b = _compose(rng, background, yy, xx, size, objects)
+        boxes.append(b)
+    return frames, boxes
