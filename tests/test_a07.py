@@ -225,3 +225,26 @@ def test_wider_face_reads_the_real_subset(shared_data, tmp_path):
     assert any(len(im.boxes) == 0 for im in val)
     img = read_image(val[0])
     assert img.ndim == 3 and (val[0].boxes[:, 2] <= img.shape[1] + 1).all()
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+
+
+def test_a_missing_or_undecodable_video_is_a_one_line_data_error(tmp_path):
+    from nndl.studies.a07_yolo.video import check_video
+
+    with pytest.raises(DataError, match="does not exist"):
+        check_video(tmp_path / "nope.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(DataError, match="cannot be decoded"):
+        check_video(bad)
+
+
+def test_rendered_video_moves_objects_and_keeps_their_classes():
+    from nndl.data.synthetic.scenes import render_video
+
+    frames, boxes = render_video(8, 64, 3, 2, seed=0)
+    assert frames.shape == (8, 64, 64, 3) and len(boxes) == 8
+    assert not np.array_equal(boxes[0], boxes[-1])  # they move
+    assert set(boxes[0][:, 0]) <= {0, 1, 2}
