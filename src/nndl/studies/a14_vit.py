@@ -10,9 +10,11 @@ How much data does it need against the CNN?
 
 The scratch ViT (`nndl.models.vit`) loads timm's VisionTransformer state dict and gives the same
 outputs to 1e-5 (tests/test_vit.py); `benchmarks/vit_speed.py` times it against timm.
-What to expect (quick, 2 idle CPU cores): the CNN well ahead of the ViT, the ViT ahead of the
-fully connected network; the convolutional stem the best patch embedding; no positions the worst
-positional choice; the gap between ViT and CNN widest at 25 % of the data.
+What to expect (quick; 20 classes, chance 5 %): the CNN near 50 %, the ViT near 12 % and the fully
+connected network near 11 %: 5,000 rendered images and 10 epochs are far too little for a ViT,
+which must learn locality from data. On 6,000 real Tiny ImageNet images (20 classes, 32 px) the
+ViT reaches ~32 %, the fully connected network ~23 %, the CNN ~55 %. The ablations and data
+efficiency tables say which ViT choices matter at this scale.
 """
 
 from __future__ import annotations
