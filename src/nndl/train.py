@@ -147,6 +147,34 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["py"])
 
 
+_NDARRAY = "__ndarray__"  # marks a NumPy array stored as a tensor in a checkpoint
+
+
+def _to_tensors(obj):
+    """NumPy arrays (a04's hand-written and Keras trainables) become marked tensors, so the file
+    holds nothing that weights-only loading refuses."""
+    import numpy as np
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        return {_NDARRAY: torch.from_numpy(obj.copy())}  # copy: contiguous, same shape
+    if isinstance(obj, dict):
+        return {k: _to_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_tensors(v) for v in obj)
+    return obj
+
+
+def _from_tensors(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {_NDARRAY}:
+            return obj[_NDARRAY].numpy()
+        return {k: _from_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_from_tensors(v) for v in obj)
+    return obj
+
+
 def save_checkpoint(path: Path, payload: dict) -> None:
     import io
 
@@ -155,7 +183,7 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     from nndl.io import atomic_write
 
     buf = io.BytesIO()
-    torch.save(payload, buf)
+    torch.save(_to_tensors(payload), buf)
     atomic_write(path, buf.getvalue())
 
 
@@ -165,7 +193,7 @@ def load_checkpoint(path: Path) -> dict:
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _from_tensors(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as e:  # noqa: BLE001 - a truncated, foreign or unsafe file
         raise NndlError(f"Checkpoint {path} cannot be read ({type(e).__name__}); delete it.") from e
 
