@@ -10,11 +10,10 @@ train/test gap and accuracy, over several seeds.
     nndl run a09                                   # quick: rendered shapes (CIFAR-10 stand-in)
     nndl run a09 --profile full --data-root DATA   # CIFAR-10 (pickles or image folders), ResNet-50
 
-What to expect (quick, 2 CPU cores, ~4 min): the 2-D AE code separates the shapes barely above
-chance (its two numbers must describe the whole image, and colour/position dominate pixels), the
-CNN's features clearly better; the DAEs gain several dB of PSNR over the noisy input, most at the
-highest noise; augmentation narrows the train/test gap and raises test accuracy on a small training
-set, by more than the seed-to-seed spread.
+What to expect: not yet measured end to end on the quick profile (the sizing run did not finish
+within its session on a shared 2-core machine); smoke and a reduced CIFAR-10 run complete. Where
+few classifier steps are run (smoke, tiny reduced runs) batch-norm running statistics lag the
+weights and the small CNN's test accuracy stays at chance in eval mode; give it more epochs.
 """
 
 from __future__ import annotations
