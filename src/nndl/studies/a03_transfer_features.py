@@ -8,10 +8,11 @@ measured: k-NN accuracy, silhouette score and trustworthiness, in 2-D and in the
     nndl run a03                                   # quick: scikit-learn digits, EfficientNet-Lite0
     nndl run a03 --profile full --data-root DATA   # MNIST, ResNet-50 (torchvision ImageNet weights)
 
-What to expect (quick, 2 CPU cores, ~3 min): before fine-tuning the bundled EfficientNet-Lite0's
-pooled features already separate the digits better than chance but classes overlap (k-NN near 0.9
-in full D, silhouette near 0.05); after two epochs of fine-tuning the test accuracy is near 97% and
-the classes form tight clusters (k-NN ~0.97, silhouette ~0.3 in full D, higher in t-SNE/UMAP 2-D).
+What to expect (quick, measured: 7.5 CPU-minutes, so ~4-5 min on 2 idle cores, over the 3-min
+target): before fine-tuning, the bundled EfficientNet-Lite0's unit-length pooled features give
+k-NN accuracy 0.80 and silhouette 0.11 in full D on 540 test digits (t-SNE 2-D: 0.84 / 0.21);
+after two epochs of fine-tuning (test accuracy 0.946) 0.97 / 0.41 in full D and 0.96 / 0.74 in
+t-SNE and UMAP 2-D, where ten tight clusters appear.
 """
 
 from __future__ import annotations
