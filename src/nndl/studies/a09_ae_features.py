@@ -170,6 +170,11 @@ def load_data(ctx, cfg: Config) -> dict:
             ctx.data_root, max_train=cfg.num_train, max_test=cfg.num_test
         )
         source = cifar10.describe(ctx.data_root)
+        # image folders come class by class: one seeded shuffle, so that any prefix (the
+        # classifiers' training subset, the plotted test images) holds every class
+        rng = np.random.default_rng(ctx.seed)
+        tr, te = rng.permutation(len(y_tr)), rng.permutation(len(y_te))
+        x_tr, y_tr, x_te, y_te = x_tr[tr], y_tr[tr], x_te[te], y_te[te]
     ctx.provenance("data", f"{source}; {len(x_tr):,} training and {len(x_te):,} test images")
     ctx.metrics.update(num_train=len(x_tr), num_test=len(x_te))
     return {
