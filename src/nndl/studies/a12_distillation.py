@@ -50,6 +50,11 @@ class Config:
         "training set gives near one-hot soft targets on it)",
     )
     teacher_lr: float = opt(2e-3, "teachers: peak AdamW learning rate of the last two layers")
+    teacher_folds: int = opt(
+        1,
+        "k > 1: soft targets on the training images from teachers fitted on the other k - 1 "
+        "folds (cross-fitting, never memorised); 1: the teachers' own training images (Hinton)",
+    )
     teacher_batch_size: int = opt(64, "teachers: mini-batch size")
     student_width: int = opt(16, "small CNN: channels of its first stage (then 2x, 4x)")
     num_epochs: int = opt(8, "students: passes over the training set")
@@ -281,13 +286,37 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
         "lr": cfg.teacher_lr,
         "batch_size": cfg.teacher_batch_size,
     }
+    if cfg.teacher_folds > 1:  # keys of earlier artifacts stay valid for the default
+        key["soft_targets"] = f"out-of-fold, {cfg.teacher_folds} folds"
     num_classes = len(data["names"])
 
+    def fit_top(top, x, y, x_val, y_val, tag):
+        optimizer = torch.optim.AdamW(top.parameters(), lr=cfg.teacher_lr, weight_decay=1e-2)
+        steps = cfg.teacher_num_epochs * -(-len(y) // cfg.teacher_batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, cfg.teacher_lr, total_steps=steps, pct_start=0.2
+        )
+        history = fit(
+            TorchTrainable(top, optimizer, device=ctx.device, scheduler=scheduler),
+            ArrayData(x, y),
+            ArrayData(x_val, y_val),
+            name=f"a12-teacher-{index + 1}{tag}",
+            num_epochs=cfg.teacher_num_epochs,
+            batch_size=cfg.teacher_batch_size,
+            seed=ctx.seed,
+            checkpoint_dir=ctx.checkpoint_dir,
+            resume=ctx.resume,
+        )
+        top.cpu().eval()
+        return history
+
     def build(folder):
+        import copy
         import time
 
         torch.manual_seed(ctx.seed)
         trunk, top = split_teacher(name, _build_teacher(cfg, name, num_classes))
+        initial_top = copy.deepcopy(top)
         trunk.eval()
         t0 = time.perf_counter()
         feats = [
@@ -296,27 +325,22 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
         ]
         features_s = time.perf_counter() - t0
         y_tr, y_te = torch.from_numpy(data["y_tr"]), torch.from_numpy(data["y_te"])
-        optimizer = torch.optim.AdamW(top.parameters(), lr=cfg.teacher_lr, weight_decay=1e-2)
-        steps = cfg.teacher_num_epochs * -(-len(y_tr) // cfg.teacher_batch_size)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, cfg.teacher_lr, total_steps=steps, pct_start=0.2
-        )
-        history = fit(
-            TorchTrainable(top, optimizer, device=ctx.device, scheduler=scheduler),
-            ArrayData(feats[0], y_tr),
-            ArrayData(feats[1], y_te),
-            name=f"a12-teacher-{index + 1}",
-            num_epochs=cfg.teacher_num_epochs,
-            batch_size=cfg.teacher_batch_size,
-            seed=ctx.seed,
-            checkpoint_dir=ctx.checkpoint_dir,
-            resume=ctx.resume,
-        )
-        top.cpu().eval()
+        history = fit_top(top, feats[0], y_tr, feats[1], y_te, "")
+        # the students' soft targets on the training images come from teachers that did not
+        # train on them (cross-fitting): a teacher that has memorised an image gives it a
+        # near one-hot target with none of the class similarities distillation transfers
+        logits_train = _batched(top, feats[0])
+        if cfg.teacher_folds > 1:
+            fold = torch.arange(len(y_tr)) % cfg.teacher_folds
+            for k in range(cfg.teacher_folds):
+                inside, held = fold != k, fold == k
+                fold_top = copy.deepcopy(initial_top)
+                fit_top(fold_top, feats[0][inside], y_tr[inside], feats[1], y_te, f"-fold{k}")
+                logits_train[held] = _batched(fold_top, feats[0][held])
         torch.save(
             {
                 "top": top.state_dict(),
-                "logits_train": _batched(top, feats[0]),
+                "logits_train": logits_train,
                 "logits_test": _batched(top, feats[1]),
             },
             folder / "teacher.pt",
@@ -556,7 +580,14 @@ def findings(ctx, cfg, teachers, students, sweep, measured) -> None:
             f"Teachers: {teachers[0]['name']} {t_acc[0]:.1%} and {teachers[1]['name']} "
             f"{t_acc[1]:.1%} test accuracy ({teachers[0]['train_acc']:.1%} and "
             f"{teachers[1]['train_acc']:.1%} on the training images whose soft targets the "
-            f"students learn from) after fine-tuning only their last two layers "
+            f"students learn from, "
+            + (
+                f"each predicted by a teacher fitted on the other {cfg.teacher_folds - 1} of "
+                f"{cfg.teacher_folds} folds"
+                if cfg.teacher_folds > 1
+                else "which the teachers trained on"
+            )
+            + f") after fine-tuning only their last two layers "
             f"({teachers[0]['trained_params']:,} and {teachers[1]['trained_params']:,} trained "
             f"parameters). The student alone reaches {np.mean(alone):.1%} (mean of "
             f"{len(alone)} seeds).",
