@@ -10,9 +10,9 @@ Gaussian noise of the same size do the same?
 
 What to expect (quick, seed 0): EfficientNet-Lite0's real ImageNet weights (bundled in a package)
 classify the six bundled photographs as their ImageNet classes (tiger cat, espresso, missile,
-moped, palace, daisy). FGSM flips most of them at eps = 1/255 and all at 2/255, while Gaussian
-noise of the same L-infinity norm flips none below 4/255, and noise of the same L2 norm needs
-roughly 10x FGSM's L2 norm to flip half. One targeted FGSM step does not reach the least-likely
+moped, palace, daisy). FGSM flips five of the six at eps = 0.25/255 and all at 2/255, while
+Gaussian noise of the same L-infinity norm flips none below 8/255, and noise of the same L2 norm
+needs tens of times FGSM's L2 norm to flip as many. One targeted FGSM step does not reach the least-likely
 of 1,000 classes. The smoke profile attacks a small CNN trained on rendered shapes instead.
 """
 
@@ -36,7 +36,7 @@ class Config(ClassifierOptions):
         250, "held-out images for the sweeps (the correctly classified are attacked)"
     )
     epsilons: tuple[float, ...] = opt(
-        (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0),
+        (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 8.0, 32.0),
         "FGSM step sizes eps, in 1/255 pixel units",
     )
     demo_epsilon: float = opt(2.0, "eps (1/255) of the image / perturbation / adversarial figure")

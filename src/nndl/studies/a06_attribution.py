@@ -42,7 +42,7 @@ class Config(ClassifierOptions):
         "correctly classified images explained, clean and adversarial; "
         "as many of the most confident ones for the softmax question",
     )
-    num_completeness: int = opt(3, "of the most confident images, those in the completeness check")
+    num_completeness: int = opt(2, "of the most confident images, those in the completeness check")
     num_show: int = opt(4, "of which shown in the map figures")
     epsilons: tuple[float, ...] = opt((0.5, 1.0, 2.0), "FGSM eps (1/255) of the adversarial twins")
     demo_epsilon: float = opt(1.0, "eps (1/255) of the twins shown in the map figure")
@@ -676,7 +676,8 @@ def _findings(ctx, cfg, region_rows, sat, comp) -> None:
     pq = st["p"] * (1 - st["p"])
     conf = st["p"] >= 0.9
     conf_text = (
-        f"; on the {int(conf.sum())} images with p >= 0.9 the median ratio is "
+        f"; on the {int(conf.sum())} image{'' if int(conf.sum()) == 1 else 's'} with p >= 0.9 "
+        f"the median ratio is "
         f"{np.median(st['ratio'][conf]):.3g} (median p(1 - p) {np.median(pq[conf]):.3g})"
         if conf.any()
         else ""
