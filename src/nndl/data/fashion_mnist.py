@@ -15,7 +15,7 @@ import gzip
 from pathlib import Path
 
 from nndl.data import DatasetInfo, register
-from nndl.data.mnist import FILES, validate_idx
+from nndl.data.mnist import FILES, find_idx_set, idx_file, validate_idx
 from nndl.errors import DataError
 
 FOLDER = "FashionMNIST"
@@ -33,19 +33,12 @@ CLASS_NAMES = (
 )
 
 
-def _raw_dir(root: Path) -> Path:
-    return Path(root) / FOLDER / "raw"
-
-
 def _file(root: Path, stem: str) -> Path | None:
-    for candidate in (_raw_dir(root) / stem, _raw_dir(root) / f"{stem}.gz"):
-        if candidate.exists():
-            return candidate
-    return None
+    return idx_file(root, stem, FOLDER)
 
 
 def _check(root: Path) -> Path | None:
-    return _raw_dir(root) if all(_file(root, s) for s in FILES.values()) else None
+    return find_idx_set(root, FOLDER)
 
 
 INFO = register(

@@ -29,19 +29,22 @@ FILES = {
 EXPECTED = {"train": 60000, "test": 10000}
 
 
-def _raw_dir(root: Path) -> Path:
-    return Path(root) / "MNIST" / "raw"
+def raw_dir(root: Path, folder: str = "MNIST") -> Path:
+    """torchvision's layout `<root>/<folder>/raw` (MNIST, FashionMNIST)."""
+    return Path(root) / folder / "raw"
 
 
-def _file(root: Path, stem: str) -> Path | None:
-    for candidate in (_raw_dir(root) / stem, _raw_dir(root) / f"{stem}.gz"):
+def idx_file(root: Path, stem: str, folder: str = "MNIST") -> Path | None:
+    """The IDX file `stem`, plain or gzipped, if present."""
+    for candidate in (raw_dir(root, folder) / stem, raw_dir(root, folder) / f"{stem}.gz"):
         if candidate.exists():
             return candidate
     return None
 
 
-def _check(root: Path) -> Path | None:
-    return _raw_dir(root) if all(_file(root, s) for s in FILES.values()) else None
+def find_idx_set(root: Path, folder: str = "MNIST") -> Path | None:
+    """The raw folder when all four IDX files are there."""
+    return raw_dir(root, folder) if all(idx_file(root, s, folder) for s in FILES.values()) else None
 
 
 INFO = register(
@@ -54,7 +57,7 @@ INFO = register(
             "With a network it is downloaded automatically (torchvision.datasets.MNIST); "
             "otherwise copy the four IDX files from https://yann.lecun.com/exdb/mnist/ there."
         ),
-        check=_check,
+        check=find_idx_set,
     )
 )
 
@@ -91,21 +94,21 @@ def load_mnist(root: Path, *, download: bool = True):
     from nndl import offline
 
     root = Path(root)
-    if _check(root) is None:
+    if find_idx_set(root) is None:
         if not (download and offline.online()):
             raise INFO.missing_error(root)
         for train in (True, False):  # torchvision's own downloader and checksums
             torchvision.datasets.MNIST(root, train=train, download=True)
     for stem in FILES.values():  # torchvision reads only the uncompressed files
-        path = _file(root, stem)
+        path = idx_file(root, stem)
         if path.suffix == ".gz":
             validate_idx(path)
             with gzip.open(path, "rb") as f:
                 atomic_write(path.with_suffix(""), f.read())
     out = []
     for split in ("train", "test"):
-        img_dims = validate_idx(_file(root, FILES[(split, "images")]))
-        lbl_dims = validate_idx(_file(root, FILES[(split, "labels")]))
+        img_dims = validate_idx(idx_file(root, FILES[(split, "images")]))
+        lbl_dims = validate_idx(idx_file(root, FILES[(split, "labels")]))
         if img_dims[0] != lbl_dims[0] or img_dims[1:] != (28, 28):
             raise DataError(f"MNIST {split} files disagree: images {img_dims}, labels {lbl_dims}.")
         ds = torchvision.datasets.MNIST(root, train=split == "train", download=False)
