@@ -14,10 +14,10 @@ file's keys and sizes are checked, and a truncated or foreign file is named.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 from nndl.data import DatasetInfo, register
+from nndl.data.cifar100 import unpickle
 from nndl.errors import DataError
 
 PICKLE_FOLDER = "cifar-10-batches-py"
@@ -65,22 +65,11 @@ INFO = register(
 )
 
 
-def _unpickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="latin1")
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError) as e:
-        raise DataError(f"Corrupt CIFAR-10 file {path}: {type(e).__name__}: {e}.") from e
-    if not isinstance(obj, dict):
-        raise DataError(f"Corrupt CIFAR-10 file {path}: expected a pickled dict.")
-    return obj
-
-
 def read_batch(path: Path):
     """(images uint8 (N, 32, 32, 3), labels int64 (N,)) of one pickled batch file."""
     import numpy as np
 
-    batch = _unpickle(path)
+    batch = unpickle(path, "CIFAR-10")
     if "data" not in batch or "labels" not in batch:
         raise DataError(f"Corrupt CIFAR-10 file {path}: keys 'data' and 'labels' missing.")
     data = np.asarray(batch["data"])

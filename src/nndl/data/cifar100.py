@@ -69,21 +69,22 @@ INFO = register(
 )
 
 
-def _unpickle(path: Path) -> dict:
+def unpickle(path: Path, dataset: str = "CIFAR-100") -> dict:
+    """One file of the CIFAR python releases (a pickled dict); a corrupt one is a DataError."""
     try:
         with open(path, "rb") as f:
             obj = pickle.load(f, encoding="latin1")
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError) as e:
-        raise DataError(f"Corrupt CIFAR-100 file {path}: {type(e).__name__}: {e}.") from e
+        raise DataError(f"Corrupt {dataset} file {path}: {type(e).__name__}: {e}.") from e
     if not isinstance(obj, dict):
-        raise DataError(f"Corrupt CIFAR-100 file {path}: expected a pickled dict.")
+        raise DataError(f"Corrupt {dataset} file {path}: expected a pickled dict.")
     return obj
 
 
 def read_meta(root: Path) -> list[str]:
     """The 100 fine label names, in label order."""
     path = Path(root) / FOLDER / "meta"
-    meta = _unpickle(path)
+    meta = unpickle(path)
     names = meta.get("fine_label_names")
     if not isinstance(names, list) or len(names) != 100:
         raise DataError(f"Corrupt CIFAR-100 file {path}: no list of 100 fine_label_names.")
@@ -95,7 +96,7 @@ def read_split(root: Path, split: str):
     import numpy as np
 
     path = Path(root) / FOLDER / split
-    batch = _unpickle(path)
+    batch = unpickle(path)
     if "data" not in batch or "fine_labels" not in batch:
         raise DataError(f"Corrupt CIFAR-100 file {path}: keys 'data' and 'fine_labels' missing.")
     data = np.asarray(batch["data"])
