@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from nndl.train import Trainable
+
 
 def softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) from logits (B, C) and labels (B,), in float64."""
@@ -29,7 +31,7 @@ def _flat(x: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-class NumpyTrainable:
+class NumpyTrainable(Trainable):
     def __init__(self, mlp, lr: float):
         self.mlp, self.lr = mlp, lr
 
@@ -77,7 +79,7 @@ def build_keras_mlp(layer_sizes: list[int], weights: list[np.ndarray]):
     return model
 
 
-class _KerasBase:
+class _KerasBase(Trainable):
     def __init__(self, model, lr: float):
         import keras
 
