@@ -120,3 +120,23 @@ def test_history_records_learning_rate_and_samples_per_second():
     h = fit(t, ArrayData(Items().x, Items().y), None, name="m", num_epochs=3, batch_size=16)
     assert h.lr == pytest.approx([0.1, 0.05, 0.025])  # 5 batches per epoch
     assert len(h.samples_per_s) == 3 and all(s > 0 for s in h.samples_per_s)
+
+
+def test_loop_settings_come_from_set_keys_the_study_does_not_declare():
+    from dataclasses import dataclass
+
+    from nndl.errors import ConfigError
+    from nndl.train import split_loop_overrides
+
+    @dataclass
+    class Config:
+        lr: float = 0.1
+        compile: bool = False  # the study's own key wins
+
+    rest, loop = split_loop_overrides(Config, {"lr": "0.5", "num_workers": "3", "compile": "1"})
+    assert rest == {"lr": "0.5", "compile": "1"}
+    assert loop.num_workers == 3 and loop.compile is False and loop.workers() == 3
+    with pytest.raises(ConfigError, match="amp"):
+        split_loop_overrides(Config, {"amp": "fp8"})
+    with pytest.raises(ConfigError, match="num_workers"):
+        split_loop_overrides(Config, {"num_workers": "-1"})

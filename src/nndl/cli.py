@@ -31,7 +31,19 @@ _DEBUG = {"on": False}
 
 
 def _error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from nndl.run import dist_info
+
+    rank, world = dist_info()
+    where = f" (rank {rank} of {world})" if rank else ""  # rank 0 speaks for a torchrun launch
+    err.print(f"[bold red]error{where}:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _said_by_rank0(e: NndlError) -> bool:
+    """A config error is the same on every rank of a torchrun launch: rank 0 alone says it."""
+    from nndl.errors import ConfigError
+    from nndl.run import dist_info
+
+    return isinstance(e, ConfigError) and dist_info()[0] != 0
 
 
 def _fail(message: str, code: int) -> None:
@@ -133,7 +145,7 @@ def run(
     from nndl import config as cfg
     from nndl import offline
     from nndl.registry import all_studies, get_study
-    from nndl.run import RunOptions, execute
+    from nndl.run import ReportedElsewhere, RunOptions, dist_info, execute, leave_distributed
 
     _DEBUG["on"] = debug
     _setup_logging(verbose=debug)
@@ -159,11 +171,16 @@ def run(
         return
     offline.configure()
     results = []
+    is_main = dist_info()[0] == 0  # under torchrun only rank 0 reports; the others exit quietly
     for study in selected:
         t0 = time.perf_counter()
         try:
             folder = execute(study, opts)
+        except ReportedElsewhere as e:
+            raise typer.Exit(e.exit_code) from None
         except NndlError as e:
+            if _said_by_rank0(e):
+                raise typer.Exit(e.exit_code) from None
             if len(selected) == 1 and not debug:
                 _fail(str(e), e.exit_code)
             if debug:
@@ -185,6 +202,8 @@ def run(
             )
             err.print(f"[red]{study.id} failed:[/] {type(e).__name__}: {e}", highlight=False)
             continue
+        if not is_main:
+            continue
         from nndl.io import read_json
 
         metrics = read_json(folder / "metrics.json")
@@ -192,7 +211,8 @@ def run(
             (study, "complete", time.perf_counter() - t0, _headline(study, metrics), folder)
         )
         console.print(f"[green]{study.id}[/] report: {folder / 'report.html'}", highlight=False)
-    if len(selected) > 1:
+    leave_distributed()
+    if len(selected) > 1 and is_main:
         table = Table("study", "status", "time", "headline / error")
         for study, status, secs, text, _ in results:
             colour = "green" if status == "complete" else "red"
@@ -275,7 +295,8 @@ def main() -> None:
     except NndlError as e:
         if _DEBUG["on"]:
             raise
-        _error(str(e))
+        if not _said_by_rank0(e):
+            _error(str(e))
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)

@@ -38,6 +38,57 @@ def dist_info() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+class ReportedElsewhere(NndlError):
+    """An error rank 0 met and reports; the other ranks of a torchrun launch exit quietly."""
+
+    def __init__(self, exit_code: int):
+        super().__init__("reported by rank 0")
+        self.exit_code = exit_code
+
+
+def _init_distributed(device: str) -> None:
+    """Join torchrun's process group (once per process); each rank on its own GPU."""
+    import torch
+    import torch.distributed as torch_dist
+
+    if device == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if device == "cuda" else "gloo")
+
+
+def leave_distributed() -> None:
+    """Leave torchrun's process group at the end of the command (no-op outside torchrun)."""
+    if dist_info()[1] > 1:
+        import torch.distributed as torch_dist
+
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+def _from_rank0(decide):
+    """`decide()` on rank 0, its result (or its error) on every rank: one run per launch.
+
+    Rank 0 picks the run id from its clock and the folder (a new one, or the one `--resume`
+    continues); the others receive them instead of reading their own clocks.
+    """
+    import torch.distributed as torch_dist
+
+    box = [None]
+    if dist_info()[0] == 0:
+        try:
+            box[0] = ("ok", decide())
+        except NndlError as e:
+            box[0] = ("error", e.exit_code)
+            torch_dist.broadcast_object_list(box, src=0)
+            raise
+    torch_dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise ReportedElsewhere(value)
+    return value
+
+
 def select_device(name: str = "auto") -> str:
     """'auto' picks cuda, then mps, then cpu; an unavailable explicit choice is an error."""
     import torch
@@ -216,17 +267,20 @@ def execute(study: Study, opts: RunOptions) -> Path:
     """Run `study` under the run contract; returns the run folder. Raises on failure."""
     import torch
 
-    config = cfg.resolve(study.config, opts.profile, opts.overrides)
+    from nndl.train import set_loop_options, split_loop_overrides
+
+    overrides, loop = split_loop_overrides(study.config, opts.overrides)
+    config = cfg.resolve(study.config, opts.profile, overrides)
     device = select_device(opts.device)
-    folder, config, resumed = _prepare_folder(study, config, opts)
     rank, world = dist_info()
+    if world > 1:
+        _init_distributed(device)
+        folder, config, resumed = _from_rank0(lambda: _prepare_folder(study, config, opts))
+    else:
+        folder, config, resumed = _prepare_folder(study, config, opts)
     threads = opts.threads or int(os.environ.get("NNDL_THREADS", 0)) or (os.cpu_count() or 1)
     torch.set_num_threads(max(1, threads // world))
-    if world > 1:
-        import torch.distributed as torch_dist
-
-        if not torch_dist.is_initialized():
-            torch_dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    previous_loop = set_loop_options(loop)
     run = RunFolder(folder)
     ctx = RunContext(study, config, opts, folder, device)
     file_handler = None
@@ -281,7 +335,9 @@ def execute(study: Study, opts: RunOptions) -> Path:
         if ctx.is_main:
             write_json(folder / "metrics.json", ctx.metrics)
             write_json(folder / "timings.json", ctx.timings, digits=4)
-            write_json(folder / "env.json", env_info(device, torch.get_num_threads()), digits=None)
+            env = {**env_info(device, torch.get_num_threads()), "world_size": world}
+            env["loop"] = cfg.to_dict(loop)
+            write_json(folder / "env.json", env, digits=None)
             ctx.report.header_facts = {
                 "study": study.id,
                 "profile": opts.profile,
@@ -307,7 +363,12 @@ def execute(study: Study, opts: RunOptions) -> Path:
             run.set_status("failed", error=msg)
         raise
     finally:
+        set_loop_options(previous_loop)
         if file_handler is not None:
             log.removeHandler(file_handler)
             file_handler.close()
+    if world > 1:  # every rank returns once rank 0 has written the run
+        import torch.distributed as torch_dist
+
+        torch_dist.barrier()
     return folder

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from nndl.errors import ConfigError, NndlError, TrainingError
 from nndl.run import dist_info
@@ -68,7 +68,9 @@ class LoopOptions:
     """Settings of the training loop, the same for every study (`--set key=value`)."""
 
     num_workers: int = -1  # DataLoader worker processes for torch Datasets; -1: from the cores
-    amp: str = "auto"  # auto (bf16 where the GPU has it, else fp16 + GradScaler; off on CPU) | off
+    amp: Literal["auto", "off", "bf16", "fp16"] = (
+        "auto"  # auto (bf16 where the GPU has it, else fp16 + GradScaler; off on CPU) | off
+    )
     channels_last: bool | None = None  # NHWC memory for CNNs; None: on for CUDA
     compile: bool = False  # torch.compile the model
 
@@ -80,6 +82,21 @@ class LoopOptions:
 
 
 _LOOP = {"options": LoopOptions()}
+
+
+def split_loop_overrides(config_cls: type, overrides: dict) -> tuple[dict, LoopOptions]:
+    """(the study's `--set` values, the loop's): a key of `LoopOptions` that the study's config
+    does not declare itself sets the loop, type-checked like any config value."""
+    import dataclasses
+    import typing
+
+    from nndl.config import coerce
+
+    own = {f.name for f in dataclasses.fields(config_cls)}
+    hints = typing.get_type_hints(LoopOptions)
+    loop = {k: v for k, v in overrides.items() if k in hints and k not in own}
+    rest = {k: v for k, v in overrides.items() if k not in loop}
+    return rest, LoopOptions(**{k: coerce(v, hints[k], k) for k, v in loop.items()})
 
 
 def loop_options() -> LoopOptions:
