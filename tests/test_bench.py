@@ -47,3 +47,40 @@ def test_benchmark_model_splits_counts_from_timings():
     counts, times = bench.split_timings(m)
     assert counts["params"] == 44 and counts["flops"] == 2 * 2 * 10 * 4
     assert set(times) >= {"latency_median_ms", "latency_p90_ms", "throughput_per_s"}
+
+
+def test_kernel_time_states_threads_and_times_blocks_of_calls():
+    import torch
+
+    from nndl.bench import kernel_time
+
+    x = torch.randn(256, 256)
+    lat = kernel_time(lambda: torch.relu(x), num_threads=1, min_run_time=0.05)
+    assert lat.threads == 1 and lat.repeats > 10  # many calls per block for a ~10 us kernel
+    assert 0 < lat.median_ms < 5 and lat.p90_ms >= lat.median_ms * 0.5
+
+
+def test_alternating_times_each_function_in_turns():
+    import time
+
+    from nndl.bench import alternating
+
+    order = []
+    fns = {"a": lambda: order.append("a"), "b": lambda: (order.append("b"), time.sleep(0.002))}
+    out = alternating(fns, warmup=1, repeats=3)
+    assert order == ["a", "b"] + ["a", "b"] * 3
+    assert out["b"].median_ms > out["a"].median_ms and out["b"].repeats == 3
+
+
+def test_train_step_time_splits_forward_backward_optimizer():
+    import torch
+
+    from nndl.bench import train_step_time
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10))
+    before = [p.clone() for p in model.parameters()]
+    t = train_step_time(model, torch.randn(8, 3, 4, 4), torch.randint(0, 10, (8,)), repeats=3)
+    assert {"forward_ms", "backward_ms", "optimizer_ms", "step_ms"} <= set(t)
+    assert t["step_ms"] == t["forward_ms"] + t["backward_ms"] + t["optimizer_ms"]
+    assert not torch.equal(before[0], next(model.parameters()))  # the optimizer stepped

@@ -3,8 +3,14 @@
 Conventions (stated in every report that uses them):
 - FLOPs: counted by `torch.utils.flop_counter` for one forward pass; a multiply-add is 2 FLOPs
   (matmul, convolution, attention); element-wise ops (activations, norms, adds) are not counted.
-- Latency: `warmup` untimed calls, then `repeats` timed calls; median and 90th percentile in ms,
-  with the torch intra-op thread count recorded.
+- Latency: `warmup` untimed calls, then `repeats` timed calls, each ended by a device
+  synchronisation (CUDA, MPS); median and 90th percentile in ms, with the torch intra-op thread
+  count recorded. Inference is timed under `torch.inference_mode()`. Calls under a millisecond
+  (one activation function) are timed by `kernel_time`: `torch.utils.benchmark.Timer`'s
+  `blocked_autorange`, which runs blocks of many calls, with the thread count set explicitly.
+- Training: `train_step_time` splits one optimisation step into forward (with the loss),
+  backward and optimizer step, as timm's benchmark.py does; `alternating` times several
+  functions in turns, so that a change in machine load hits all alike.
 - Peak memory: on CUDA, `torch.cuda.max_memory_allocated`; on CPU, the peak bytes of tensors
   alive during the call that were allocated by it (activations, outputs, temporaries), tracked
   per operator; parameters are reported separately.
@@ -48,11 +54,15 @@ def count_flops(model, x) -> int:
     return int(counter.get_total_flops())
 
 
-def _sync(device: str) -> None:
+def _sync(device) -> None:
+    """Wait for the device: CUDA and MPS calls return before the work is done."""
     import torch
 
-    if device == "cuda":
+    kind = torch.device(device).type
+    if kind == "cuda":
         torch.cuda.synchronize()
+    elif kind == "mps":
+        torch.mps.synchronize()
 
 
 @dataclass
@@ -90,6 +100,99 @@ def latency(
         repeats=repeats,
         threads=torch.get_num_threads(),
     )
+
+
+def kernel_time(
+    fn: Callable[[], object], *, num_threads: int | None = None, min_run_time: float = 0.2
+) -> Latency:
+    """Time a sub-millisecond call with `torch.utils.benchmark.Timer.blocked_autorange`.
+
+    The Timer picks how many calls make a block (so that the clock's resolution and the loop's
+    own cost vanish) and runs blocks for `min_run_time` seconds; the statistics are over the
+    per-call times of the blocks. `num_threads` defaults to torch's current setting (the Timer's
+    own default would be 1 thread).
+    """
+    import numpy as np
+    import torch
+    from torch.utils import benchmark as torch_benchmark
+
+    threads = num_threads or torch.get_num_threads()
+    timer = torch_benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    per_call_ms = [t * 1e3 for t in m.times]
+    return Latency(
+        median_ms=m.median * 1e3,
+        p90_ms=float(np.percentile(per_call_ms, 90)),
+        mean_ms=m.mean * 1e3,
+        repeats=len(m.times) * m.number_per_run,
+        threads=threads,
+    )
+
+
+def alternating(
+    fns: dict[str, Callable[[], object]], *, warmup: int = 2, repeats: int = 10, device="cpu"
+) -> dict[str, Latency]:
+    """Time several functions in turns (a, b, a, b, ...) after warming each up: a change in the
+    machine's load during the measurement hits all of them alike."""
+    import numpy as np
+    import torch
+
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {
+        name: Latency(
+            median_ms=statistics.median(t),
+            p90_ms=float(np.percentile(t, 90)),
+            mean_ms=statistics.fmean(t),
+            repeats=repeats,
+            threads=torch.get_num_threads(),
+        )
+        for name, t in times.items()
+    }
+
+
+def train_step_time(
+    model, x, y, *, optimizer=None, loss_fn=None, warmup: int = 2, repeats: int = 10, device="cpu"
+) -> dict[str, float]:
+    """One training step split into forward (+ loss), backward and optimizer step: the median
+    ms of each part and of the whole, over `repeats` steps after `warmup` (each part ends with a
+    device synchronisation, which a real loop would not need)."""
+    import torch
+    import torch.nn.functional as F
+
+    model = model.to(device).train()
+    x, y = x.to(device), y.to(device)
+    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    loss_fn = loss_fn or F.cross_entropy
+    parts: dict[str, list[float]] = {"forward_ms": [], "backward_ms": [], "optimizer_ms": []}
+    for i in range(warmup + repeats):
+        marks = [time.perf_counter()]
+        loss = loss_fn(model(x), y)
+        _sync(device)
+        marks.append(time.perf_counter())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        _sync(device)
+        marks.append(time.perf_counter())
+        optimizer.step()
+        _sync(device)
+        marks.append(time.perf_counter())
+        if i >= warmup:
+            for key, a, b in zip(parts, marks, marks[1:], strict=False):
+                parts[key].append((b - a) * 1e3)
+    out = {k: statistics.median(v) for k, v in parts.items()}
+    out["step_ms"] = sum(out.values())
+    out["batch_size"] = len(x)
+    return out
 
 
 def peak_memory(fn: Callable[[], object], device: str = "cpu") -> int:
@@ -173,7 +276,11 @@ def benchmark_model(model, x, *, device: str = "cpu", warmup: int = 3, repeats: 
         with torch.no_grad():
             return model(x)
 
-    lat = latency(forward, warmup=warmup, repeats=repeats, device=device)
+    def infer():
+        with torch.inference_mode():
+            return model(x)
+
+    lat = latency(infer, warmup=warmup, repeats=repeats, device=device)
     batch = x.shape[0]
     return {
         "params": count_params(model),

@@ -11,8 +11,6 @@ FlopCounterMode).
 
 from __future__ import annotations
 
-import statistics
-import time
 import warnings
 
 # fvcore handles for operators nndl.bench does not count (element-wise by its convention)
@@ -30,23 +28,16 @@ FVCORE_NOT_COUNTED = (
 
 def matmul_peak(n: int = 1024, warmup: int = 3, repeats: int = 10, device: str = "cpu") -> float:
     """Achievable FLOP/s of this machine: median over `repeats` float32 (n x n) @ (n x n)
-    products (2 n^3 FLOPs each), in the current thread setting."""
+    products (2 n^3 FLOPs each), in the current thread setting, timed by `nndl.bench.latency`."""
     import torch
+
+    from nndl.bench import latency
 
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen).to(device)
     b = torch.randn(n, n, generator=gen).to(device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        a @ b
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        sync()
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / statistics.median(times)
+    lat = latency(lambda: a @ b, warmup=warmup, repeats=repeats, device=device)
+    return 2 * n**3 / (lat.median_ms / 1e3)
 
 
 def reference_flops(model, x) -> int:
