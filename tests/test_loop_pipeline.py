@@ -104,13 +104,14 @@ def test_resume_mid_epoch_with_workers_is_exact(tmp_path):
 def test_running_mean_of_tensors_is_the_float_sum_of_their_items():
     g = torch.Generator().manual_seed(0)
     steps = [(int(n), {"loss": torch.rand((), generator=g) * 3}) for n in (16, 16, 16, 7)]
-    mean = RunningMean()
-    for n, logs in steps:
-        mean.add(n, logs)
     total = sum(n for n, _ in steps)
     expected = sum(n * logs["loss"].item() for n, logs in steps) / total
-    assert mean.means()["loss"] == expected  # bit for bit
-    assert isinstance(mean.sums["loss"], torch.Tensor)  # kept as a tensor until read
+    for keep in (False, True):  # CPU path (read at once) and GPU path (summed as tensors)
+        mean = RunningMean(keep_tensors=keep)
+        for n, logs in steps:
+            mean.add(n, logs)
+        assert mean.means()["loss"] == expected  # bit for bit
+        assert isinstance(mean.sums["loss"], torch.Tensor) == keep
 
 
 def test_history_records_learning_rate_and_samples_per_second():

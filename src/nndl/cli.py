@@ -1,4 +1,4 @@
-"""`nndl list | run | report | data | weights`: the command line.
+"""`nndl list | run | report | data | weights | bench`: the command line.
 
 Errors a user can cause (`NndlError`) print one line and exit 2; anything else prints one line
 naming the exception and exits 1. `--debug` shows the traceback instead.
@@ -60,6 +60,9 @@ def _setup_logging(verbose: bool) -> None:
     logger.setLevel(logging.INFO)
     logger.handlers = [handler]
     logger.propagate = False
+    # a log line that cannot be written (disk full) must not print a traceback; the next
+    # atomic write names the problem in one line
+    logging.raiseExceptions = False
 
 
 @app.command("list")
@@ -103,6 +106,7 @@ def _dry_run(study, opts) -> None:
     from nndl import config as cfg
     from nndl.data import get_dataset
 
+    cfg.check_seed(opts.seed)
     conf = cfg.resolve(study.config, opts.profile, opts.overrides)
     console.print(f"[bold]{study.id}[/] {study.title}: profile {opts.profile}, seed {opts.seed}")
     table = Table("key", "value", "meaning")
@@ -140,6 +144,10 @@ def run(
     resume: Annotated[bool, typer.Option(help="Continue the latest unfinished run.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the plan without training.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+    seeds: Annotated[
+        str,
+        typer.Option(help="Run once per seed (0,1,2 or 0-4) and write a mean +- std summary."),
+    ] = "",
 ):
     """Run studies; each writes runs/<study>/<run-id>/report.html."""
     from nndl import config as cfg
@@ -165,6 +173,11 @@ def run(
     )
     if opts.overrides and len(selected) > 1:
         raise NndlError("--set applies to one study at a time; run the studies separately.")
+    seed_list = [seed]
+    if seeds:
+        from nndl.seeds import parse_seeds
+
+        seed_list = parse_seeds(seeds)
     if dry_run:
         for study in selected:
             _dry_run(study, opts)
@@ -172,7 +185,11 @@ def run(
     offline.configure()
     results = []
     is_main = dist_info()[0] == 0  # under torchrun only rank 0 reports; the others exit quietly
-    for study in selected:
+    import dataclasses
+
+    jobs = [(study, k) for study in selected for k in seed_list]
+    for study, k in jobs:
+        opts = dataclasses.replace(opts, seed=k)
         t0 = time.perf_counter()
         try:
             folder = execute(study, opts)
@@ -181,7 +198,7 @@ def run(
         except NndlError as e:
             if _said_by_rank0(e):
                 raise typer.Exit(e.exit_code) from None
-            if len(selected) == 1 and not debug:
+            if len(jobs) == 1 and not debug:
                 _fail(str(e), e.exit_code)
             if debug:
                 raise
@@ -193,7 +210,7 @@ def run(
         except Exception as e:  # noqa: BLE001 - one line per failed study; --debug shows all
             if debug:
                 raise
-            if len(selected) == 1:
+            if len(jobs) == 1:
                 _fail(
                     f"{study.id} failed: {type(e).__name__}: {e} (--debug shows the traceback)", 1
                 )
@@ -211,8 +228,11 @@ def run(
             (study, "complete", time.perf_counter() - t0, _headline(study, metrics), folder)
         )
         console.print(f"[green]{study.id}[/] report: {folder / 'report.html'}", highlight=False)
+        _say_verdict(metrics)
     leave_distributed()
-    if len(selected) > 1 and is_main:
+    if len(seed_list) > 1 and is_main:
+        _summarize_seeds(results, seed_list, out, profile)
+    if len(jobs) > 1 and is_main:
         table = Table("study", "status", "time", "headline / error")
         for study, status, secs, text, _ in results:
             colour = "green" if status == "complete" else "red"
@@ -220,6 +240,34 @@ def run(
         console.print(table)
     if any(r[1] != "complete" for r in results):
         raise typer.Exit(1)
+
+
+def _say_verdict(metrics: dict) -> None:
+    """The verdict line, and every detector that fired, under the report's path."""
+    verdict = metrics.get("verdict") or {}
+    if verdict.get("summary", {}).get("checked"):
+        colour = "yellow" if verdict["summary"]["out"] else "green"
+        console.print(f"  [{colour}]verdict:[/] {verdict['line']}", highlight=False)
+    for c in metrics.get("detectors", []):
+        if not c.get("passed", True):
+            console.print(f"  [yellow]check fired:[/] {c['name']} ({c['value']})", highlight=False)
+
+
+def _summarize_seeds(results, seed_list, out, profile) -> None:
+    """One summary per study of its runs over the seeds (only when every seed completed)."""
+    from nndl.seeds import summarize
+
+    by_study: dict = {}
+    for study, status, _, _, folder in results:
+        by_study.setdefault(study.id, (study, []))[1].append(
+            folder if status == "complete" else None
+        )
+    for study, folders in by_study.values():
+        if None in folders or len(folders) != len(seed_list):
+            err.print(f"[red]{study.id}:[/] not every seed completed; no seed summary written")
+            continue
+        folder = summarize(study, folders, out, profile)
+        console.print(f"[green]{study.id}[/] seeds summary: {folder / 'summary.md'}")
 
 
 @app.command()
@@ -289,7 +337,83 @@ def weights(
                 console.print(f"  check: [red]FAILED[/], {e}", highlight=False)
 
 
+@app.command()
+def bench(
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+    repeats: Annotated[int, typer.Option(help="Timed calls per side of each ratio.")] = 7,
+    data_root: Annotated[
+        Path, typer.Option(help="Where the CIFAR-10 image folder is looked for.")
+    ] = Path("data"),
+    out: Annotated[Path, typer.Option(help="Runs folder (the report goes to OUT/bench/).")] = Path(
+        "runs"
+    ),
+    only: Annotated[str, typer.Option(help="Comma-separated benchmark names.")] = "",
+    compile: Annotated[bool, typer.Option(help="Also time torch.compile (slow on a CPU).")] = False,
+):
+    """Benchmarks as ratios: the loop against bare PyTorch, scratch models against libraries,
+    the input pipeline, attacks and attributions against Captum, FLOP/s against matmul peak."""
+    from nndl import offline
+    from nndl.bench_suite import Settings, run_and_report
+    from nndl.run import select_device
+
+    _setup_logging(verbose=False)
+    offline.configure()
+    settings = Settings(select_device(device), repeats, data_root, compile)
+    run_and_report(settings, [k for k in only.split(",") if k], out)
+
+
+@app.command()
+def fetch(
+    studies: Annotated[list[str], typer.Argument(help="Study ids or slugs, or 'all'.")],
+    profile: Annotated[str, typer.Option(help="smoke | quick | full")] = "full",
+    data_root: Annotated[Path, typer.Option(help="Where real datasets go.")] = Path("data"),
+    list_only: Annotated[bool, typer.Option("--list", help="Only list; download nothing.")] = False,
+):
+    """Every dataset and weights file a run needs: present or missing, and the download.
+
+    Exit 0 when everything is here (or was downloaded); 2 when something is missing and there
+    is no network or no automatic source (the list says how to get each).
+    """
+    from nndl import config as cfg
+    from nndl import fetch as fetching
+    from nndl import offline
+    from nndl.registry import all_studies, get_study
+
+    _setup_logging(verbose=False)
+    if profile not in cfg.PROFILE_NAMES:
+        raise NndlError(f"Unknown profile '{profile}'. Valid: {', '.join(cfg.PROFILE_NAMES)}.")
+    selected = (
+        all_studies()
+        if [s.lower() for s in studies] == ["all"]
+        else [get_study(s) for s in studies]
+    )
+    is_online = offline.configure()
+    missing = []
+    for study in selected:
+        found = fetching.assets(study, profile, data_root)
+        console.print(f"[bold]{study.id}[/] ({profile}): {len(found)} assets", highlight=False)
+        if not found:
+            console.print("  nothing to fetch: embedded data and bundled weights only")
+        for asset in found:
+            if not asset.present and asset.fetch and is_online and not list_only:
+                console.print(f"  downloading {asset.kind} {asset.name} from {asset.source}")
+                try:
+                    asset.fetch()
+                    asset.where = "downloaded"
+                except Exception as e:  # noqa: BLE001 - one line per failed download
+                    err.print(f"  [red]{asset.name}: download failed:[/] {e}", highlight=False)
+            console.print(f"  - {fetching.describe(asset)}", highlight=False)
+            if not asset.present:
+                missing.append(f"{study.id}:{asset.name}")
+    if missing:
+        why = "no network here" if not is_online else "no automatic source, or --list"
+        _fail(f"{len(missing)} assets missing ({why}): {', '.join(missing)}", 2)
+
+
 def main() -> None:
+    from nndl.offline import guard_from_env
+
+    guard_from_env()
     try:
         code = app(standalone_mode=False)
     except NndlError as e:

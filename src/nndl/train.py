@@ -230,20 +230,26 @@ class History:
 class RunningMean:
     """Batch-size-weighted means of step logs, summed where the values are.
 
-    A tensor value stays on its device (float64; float32 on MPS, which has no float64): adding it
-    does not wait for the GPU. `means()` reads the sums once. For floats, and for tensors on the
-    CPU, the result is bit for bit `sum(n * value) / sum(n)` over Python floats.
+    A tensor on a GPU stays there (float64; float32 on MPS, which has no float64): adding it does
+    not wait for the device, and `means()` reads the sums once. A CPU tensor is read at once (no
+    wait there, and a Python float add costs less than a tensor op). Either way the result is bit
+    for bit `sum(n * value) / sum(n)` over the values as Python floats. `keep_tensors` keeps CPU
+    tensors as tensors too (to test the GPU path on a CPU).
     """
 
-    def __init__(self, sums: dict | None = None, count: int = 0):
+    def __init__(self, sums: dict | None = None, count: int = 0, keep_tensors: bool = False):
         self.sums: dict[str, Any] = dict(sums or {})
         self.count = count
+        self.keep_tensors = keep_tensors
 
     def add(self, n: int, logs: dict) -> None:
         for k, v in logs.items():
-            if hasattr(v, "detach"):  # a tensor: no .item() here
-                v = v.detach()
-                v = v.to(v.dtype if v.device.type == "mps" else _float64())
+            if hasattr(v, "detach"):
+                if v.device.type == "cpu" and not self.keep_tensors:
+                    v = v.item()
+                else:  # no .item(): it would wait for the GPU
+                    v = v.detach()
+                    v = v.to(v.dtype if v.device.type == "mps" else _float64())
             self.sums[k] = self.sums.get(k, 0) + n * v
         self.count += n
 
@@ -658,12 +664,23 @@ class TorchTrainable(Trainable):
         use_scaler = self.amp_dtype == torch.float16 and device == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.grad_clip = grad_clip
+        self._device = torch.device(device)
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if not self.amp:  # entering a disabled autocast still costs microseconds per step
+            return contextlib.nullcontext()
+        return torch.autocast(self.device, dtype=self.amp_dtype)
 
     def _to_device(self, batch):
         import torch
 
         if isinstance(batch, torch.Tensor):
-            batch = batch.to(self.device, non_blocking=True)
+            if batch.device != self._device:
+                batch = batch.to(self.device, non_blocking=True)
             if self.channels_last and batch.dim() == 4 and batch.is_floating_point():
                 batch = batch.contiguous(memory_format=torch.channels_last)
             return batch
@@ -677,9 +694,10 @@ class TorchTrainable(Trainable):
     def train_step(self, batch) -> dict[str, float]:
         import torch
 
-        self.model.train()
+        if not self.module.training:  # train() walks every module: only when the mode changes
+            self.model.train()
         batch = self._to_device(batch)
-        with torch.autocast(self.device, dtype=self.amp_dtype, enabled=self.amp):
+        with self._autocast():
             loss, logs = self.step_fn(self.model, batch)  # forward + loss
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # backward
@@ -696,7 +714,7 @@ class TorchTrainable(Trainable):
         import torch
 
         self.module.eval()
-        with torch.no_grad(), torch.autocast(self.device, dtype=self.amp_dtype, enabled=self.amp):
+        with torch.no_grad(), self._autocast():
             _, logs = self.step_fn(self.module, self._to_device(batch))
         return logs
 
