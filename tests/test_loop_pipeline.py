@@ -137,6 +137,11 @@ def test_loop_settings_come_from_set_keys_the_study_does_not_declare():
     rest, loop = split_loop_overrides(Config, {"lr": "0.5", "num_workers": "3", "compile": "1"})
     assert rest == {"lr": "0.5", "compile": "1"}
     assert loop.num_workers == 3 and loop.compile is False and loop.workers() == 3
+    from nndl.train import LoopOptions
+
+    # by default no workers on the CPU (same results as in-process loading), some on a GPU
+    assert LoopOptions(device="cpu").workers() == 0
+    assert LoopOptions(device="cuda").workers() == LoopOptions.auto_workers()
     with pytest.raises(ConfigError, match="amp"):
         split_loop_overrides(Config, {"amp": "fp8"})
     with pytest.raises(ConfigError, match="num_workers"):

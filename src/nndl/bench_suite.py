@@ -254,7 +254,7 @@ def pipeline(s: Settings) -> list[Row]:
     from torchvision import transforms as T
 
     from nndl.data.imagefolder import load_imagefolder
-    from nndl.train import BatchLoader, epoch_batches, loop_options
+    from nndl.train import BatchLoader, LoopOptions, epoch_batches
 
     folder = find_cifar10_folder(Path(s.data_root))
     if folder is None:
@@ -271,7 +271,7 @@ def pipeline(s: Settings) -> list[Row]:
         ]
     augment = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor()])
     data = load_imagefolder(folder, transform=augment)
-    workers = loop_options().workers()
+    workers = LoopOptions.auto_workers()  # the default on a GPU (the CPU's default is 0)
     n = min(2048, len(data))
     rates = {}
     for w in (0, workers):

@@ -280,6 +280,7 @@ def execute(study: Study, opts: RunOptions) -> Path:
         folder, config, resumed = _prepare_folder(study, config, opts)
     threads = opts.threads or int(os.environ.get("NNDL_THREADS", 0)) or (os.cpu_count() or 1)
     torch.set_num_threads(max(1, threads // world))
+    loop.device = device  # the default number of DataLoader workers depends on it
     previous_loop = set_loop_options(loop)
     run = RunFolder(folder)
     ctx = RunContext(study, config, opts, folder, device)

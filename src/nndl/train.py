@@ -67,16 +67,25 @@ class Trainable(Protocol):
 class LoopOptions:
     """Settings of the training loop, the same for every study (`--set key=value`)."""
 
-    num_workers: int = -1  # DataLoader worker processes for torch Datasets; -1: from the cores
+    # DataLoader worker processes for torch Datasets; -1: from the cores on a GPU, 0 on the CPU
+    # (there the workers would take cores from the model, and a Dataset's random augmentation
+    # would draw from the workers' RNGs: CPU results stay those of in-process loading)
+    num_workers: int = -1
     amp: Literal["auto", "off", "bf16", "fp16"] = (
         "auto"  # auto (bf16 where the GPU has it, else fp16 + GradScaler; off on CPU) | off
     )
     channels_last: bool | None = None  # NHWC memory for CNNs; None: on for CUDA
     compile: bool = False  # torch.compile the model
+    device: str = "cpu"  # the run's device (set by nndl.run, not a --set key)
 
     def workers(self) -> int:
         if self.num_workers >= 0:
             return self.num_workers
+        return 0 if self.device == "cpu" else self.auto_workers()
+
+    @staticmethod
+    def auto_workers() -> int:
+        """One core for the main process, the rest (up to 8) decode; per rank under torchrun."""
         cores = (os.cpu_count() or 1) // dist_info()[1]
         return max(0, min(8, cores - 1))
 
@@ -94,7 +103,7 @@ def split_loop_overrides(config_cls: type, overrides: dict) -> tuple[dict, LoopO
 
     own = {f.name for f in dataclasses.fields(config_cls)}
     hints = typing.get_type_hints(LoopOptions)
-    loop = {k: v for k, v in overrides.items() if k in hints and k not in own}
+    loop = {k: v for k, v in overrides.items() if k in hints and k not in own and k != "device"}
     rest = {k: v for k, v in overrides.items() if k not in loop}
     return rest, LoopOptions(**{k: coerce(v, hints[k], k) for k, v in loop.items()})
 
