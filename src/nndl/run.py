@@ -189,7 +189,7 @@ class RunFolder:
         return self.path / "manifest.json"
 
     def manifest(self) -> dict:
-        return read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        return _read_manifest(self.manifest_path) or {}
 
     def set_status(self, status: str, **extra) -> None:
         m = self.manifest()
@@ -202,19 +202,51 @@ def new_run_id(profile: str, seed: int) -> str:
     return f"{stamp}-{profile}-s{seed}"
 
 
+def _read_manifest(path: Path) -> dict | None:
+    """A run's manifest, or None when it is missing or unreadable (a foreign or damaged file)."""
+    try:
+        m = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
+def _running_elsewhere(m: dict) -> bool:
+    """A run still in progress in another live process on this machine (not ours to resume)."""
+    if m.get("status") != "running" or m.get("host") != platform.node() or not m.get("pid"):
+        return False
+    if int(m["pid"]) == os.getpid():
+        return False
+    try:
+        os.kill(int(m["pid"]), 0)
+    except (OSError, ValueError, OverflowError):
+        return False
+    return True
+
+
 def latest_run(out: Path, study_id: str, *, unfinished: bool = False) -> Path | None:
-    """The newest run folder of a study (optionally the newest not complete)."""
+    """The newest run folder of a study (optionally the newest not complete and not running in
+    another live process: the run `--resume` continues)."""
     base = out / study_id
     if not base.is_dir():
         return None
     for folder in sorted((p for p in base.iterdir() if p.is_dir()), reverse=True):
-        mpath = folder / "manifest.json"
-        if not mpath.exists():
+        m = _read_manifest(folder / "manifest.json")
+        if m is None:
             continue
-        if unfinished and read_json(mpath).get("status") == "complete":
+        if unfinished and (m.get("status") == "complete" or _running_elsewhere(m)):
             continue
         return folder
     return None
+
+
+def _saved_config(folder: Path) -> dict | None:
+    try:
+        saved = yaml.safe_load((folder / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    ok = isinstance(saved, dict) and {"profile", "seed", "config"} <= set(saved)
+    return saved if ok and isinstance(saved["config"], dict) else None
 
 
 def _prepare_folder(study: Study, config, opts: RunOptions) -> tuple[Path, Any, bool]:
@@ -223,8 +255,11 @@ def _prepare_folder(study: Study, config, opts: RunOptions) -> tuple[Path, Any, 
     check_writable(out)
     if opts.resume:
         folder = latest_run(out, study.id, unfinished=True)
-        if folder is not None:
-            saved = yaml.safe_load((folder / "config.yaml").read_text())
+        saved = _saved_config(folder) if folder is not None else None
+        if folder is not None and saved is None:
+            log.warning("--resume: %s has no readable config.yaml; starting a new run", folder)
+            RunFolder(folder).set_status("failed", error="cannot be resumed: no config.yaml")
+        elif folder is not None:
             if saved["profile"] != opts.profile or saved["seed"] != opts.seed:
                 raise ConfigError(
                     f"--resume: the unfinished run {folder} used profile {saved['profile']} and "
@@ -235,8 +270,25 @@ def _prepare_folder(study: Study, config, opts: RunOptions) -> tuple[Path, Any, 
                 raise ConfigError(f"--resume: --set values differ from those of {folder}.")
             return folder, resumed, True
         log.info("--resume: no unfinished %s run in %s; starting a new one", study.id, out)
-    folder = out / study.id / new_run_id(opts.profile, opts.seed)
-    return folder, config, False
+    return _claim_new_folder(out / study.id, opts), config, False
+
+
+def _claim_new_folder(base: Path, opts: RunOptions) -> Path:
+    """A run folder no other run has: created exclusively, so two runs started in the same
+    millisecond into the same --out get distinct ids instead of sharing (and clobbering) one."""
+    run_id = new_run_id(opts.profile, opts.seed)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            folder = base / (run_id if n == 1 else f"{run_id}-{n}")
+            try:
+                folder.mkdir()
+                return folder
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise NndlError(f"Cannot create a run folder in {base}: {e.strerror or e}.") from e
+    raise NndlError(f"Cannot find a free run id in {base} (1,000 runs started in one ms?).")
 
 
 def env_info(device: str, threads: int) -> dict:
@@ -269,6 +321,7 @@ def execute(study: Study, opts: RunOptions) -> Path:
 
     from nndl.train import set_loop_options, split_loop_overrides
 
+    cfg.check_seed(opts.seed)
     overrides, loop = split_loop_overrides(study.config, opts.overrides)
     config = cfg.resolve(study.config, opts.profile, overrides)
     device = select_device(opts.device)

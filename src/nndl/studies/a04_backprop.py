@@ -48,9 +48,20 @@ class Config:
         },
     }
 
+    def num_params(self) -> int:
+        sizes = [784, *self.hidden_sizes, 10]
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+    def memory_bytes(self) -> int:
+        """The size estimate that refuses an impossible network at config time: per parameter,
+        NumPy float64 weights and gradients (16 B), the gradient check's autograd copy (16 B),
+        Keras and tape float32 weights and gradients (16 B); activations of one batch per layer."""
+        activations = 8 * 4 * max(self.batch_size, self.gradcheck_batch) * sum(self.hidden_sizes)
+        return 48 * self.num_params() + activations
+
     def plan(self, data_root) -> list[str]:
         sizes = [784, *self.hidden_sizes, 10]
-        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+        n_params = self.num_params()
         n = {"digits": 1437, "mnist": 60000}[self.dataset]
         n = min(n, self.max_train) if self.max_train else n
         flops = 6 * n_params * n * self.num_epochs * 3  # fwd+bwd ~ 6 FLOPs/param/example, 3 runs
