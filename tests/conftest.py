@@ -44,3 +44,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA.resolve()
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory) -> Path:
+    """A runs folder after `nndl run all --profile smoke` (plus a04 with seed 1), made once per session.
+
+    Run through the real command line, as a user would; a study that fails there stays failed in
+    the folder (its own smoke test in test_studies.py says why). Tests only read this folder.
+    NNDL_SMOKE_RUNS=DIR reuses such a folder made earlier (to iterate on a test in seconds).
+    """
+    import subprocess
+    import sys
+
+    if os.environ.get("NNDL_SMOKE_RUNS"):
+        return Path(os.environ["NNDL_SMOKE_RUNS"])
+    base = tmp_path_factory.mktemp("smoke-run-all")
+    out = base / "runs"
+    common = ["--profile", "smoke", "--out", str(out), "--data-root", str(base / "no-data")]
+    for args in (["all"], ["a04", "--seed", "1"]):
+        subprocess.run(
+            [sys.executable, "-m", "nndl.cli", "run", *args, *common],
+            cwd=base,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+    return out

@@ -50,8 +50,10 @@ def test_report_index_shows_failed_and_complete(fake_studies, tmp_path):
     result = CliRunner().invoke(app, ["report", "--out", str(tmp_path)])
     assert result.exit_code == 0
     page = (tmp_path / "index.html").read_text()
-    assert "A study that works" in page and "answer = 6" in page
-    assert "failed (Dataset &#x27;nothing&#x27; not found" in page
+    assert "A study that works" in page and "<td>answer</td><td>6</td>" in page
+    broken = page[page.index('id="z99"') :]
+    assert '<span class="pill failed">failed</span>' in broken
+    assert "Dataset &#x27;nothing&#x27; not found" in broken
 
 
 def test_set_with_several_studies_is_refused(fake_studies, tmp_path):

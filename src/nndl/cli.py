@@ -272,11 +272,11 @@ def _summarize_seeds(results, seed_list, out, profile) -> None:
 
 @app.command()
 def report(out: Annotated[Path, typer.Option(help="Runs folder.")] = Path("runs")):
-    """Build runs/index.html linking every study's latest report, with headline numbers."""
+    """Build the site: runs/index.html (a card per study) and runs/<study>/history.html."""
     from nndl.index import build_index
 
     path = build_index(out)
-    console.print(f"index: {path}", highlight=False)
+    console.print(f"site: {path} (open it in a browser; it needs no server)", highlight=False)
 
 
 @app.command()
