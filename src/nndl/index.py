@@ -175,9 +175,10 @@ class RunInfo:
 
     @property
     def verdict(self) -> Any:
-        """An expected-range verdict, where the run recorded one (manifest first, then metrics)."""
-        v = self.manifest.get("verdict")
-        return v if v is not None else self.metrics.get("verdict")
+        """An expected-range verdict, where the run recorded one: metrics.json's (rows per
+        number) first, else the manifest's (often only counts)."""
+        v = self.metrics.get("verdict")
+        return v if v is not None else self.manifest.get("verdict")
 
     def value(self, key: str) -> Any:
         v = lookup(self.metrics, key)
@@ -212,7 +213,8 @@ class StudyInfo:
         """Headline numbers: the registered ones, then any a run's manifest recorded."""
         keys = list(self.headline)
         for run in self.runs:
-            keys += [k for k in (run.manifest.get("headline") or {}) if k not in keys]
+            more = list(run.manifest.get("headline") or {}) + list(verdict_by_metric(run.verdict))
+            keys += [k for k in dict.fromkeys(more) if k not in keys]
         return keys
 
 
@@ -267,7 +269,10 @@ def verdict_by_metric(verdict: Any) -> dict[str, str]:
 
 
 def verdict_text(verdict: Any) -> str:
-    """One line for a verdict of any shape: counts per status for rows, else the value itself."""
+    """One line for a verdict of any shape: its own `line`, else counts per status of its rows,
+    else the value itself."""
+    if isinstance(verdict, dict) and isinstance(verdict.get("line"), str):
+        return verdict["line"]
     by_metric = verdict_by_metric(verdict)
     if by_metric:
         counts: dict[str, int] = {}
@@ -325,7 +330,7 @@ vertical-align:top}
 table.history th{background:#f0f2f6;position:sticky;left:0}
 table.history td.in{background:#e3f4e9}table.history td.out{background:#fbe3e0}
 table.history tr.group th,table.history tr.group td{background:#f7f8fb;font-weight:600}
-table.history td.spread{background:#f2f5ff}
+table.history td.spread{background:#f2f5ff;white-space:nowrap}
 table.history td.text{text-align:left;min-width:14em;max-width:32em}
 .legend{font-size:.85em;color:#4a5263}
 """
@@ -526,6 +531,8 @@ def history_page(study: StudyInfo) -> str:
                 ),
             )
         )
+    if any(r.manifest.get("detectors") is not None for r in study.runs):
+        rows.append(row("detectors", fact(lambda r: plain(r.manifest.get("detectors") or ""))))
     prov_keys = list(dict.fromkeys(k for r in study.runs for k in r.provenance))
     if prov_keys:
         rows.append(f'<tr class="group"><th>provenance</th><td colspan="{len(columns)}"></td></tr>')
