@@ -156,6 +156,25 @@ def test_verdict_and_summary_values_of_any_shape_are_shown(tmp_path):
     assert "0.9 ± 0.01 (n=3)" in page and "checked: 2, in: 2, out: 0" in page
 
 
+def test_a_verdict_as_nndl_expect_writes_it(tmp_path):
+    rows = [
+        {"metric": "numpy_test_acc", "value": 0.9, "status": "in"},
+        {"metric": "keras_fit_test_acc", "value": 0.5, "status": "out"},
+    ]
+    verdict = {"line": "1 of 2 inside; OUTSIDE: keras_fit_test_acc.", "rows": rows}
+    metrics = {"numpy_test_acc": 0.9, "keras_fit_test_acc": 0.5, "verdict": verdict}
+    summary = {"checked": 2, "in": 1, "out": 1, "missing": 0}
+    make_run(tmp_path, "a04", "r1", metrics=metrics, manifest={"verdict": summary})
+    page = Path(build_index(tmp_path)).read_text()
+    card = page[page.index('id="a04"') : page.index('id="a05"')]
+    # the verdict's own numbers join the headline, marked in or out of range
+    assert "<td>numpy_test_acc</td><td>0.9 ✓</td>" in card
+    assert "<td>keras_fit_test_acc</td><td>0.5 ✗</td>" in card
+    assert "1 of 2 inside; OUTSIDE: keras_fit_test_acc." in card
+    history = (tmp_path / "a04" / "history.html").read_text()
+    assert '<td class="out">0.5</td>' in history and '<td class="in">0.9</td>' in history
+
+
 def test_every_text_is_escaped(tmp_path):
     make_run(
         tmp_path,
