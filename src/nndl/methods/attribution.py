@@ -33,9 +33,22 @@ def output_fn(model, output: str) -> Callable:
 def gradcam(model, layer, x, target, *, output: str = "logit", relu: bool = True):
     """Grad-CAM of `target` at `layer`, upsampled to the input size: (B, H, W).
 
-    Captum's LayerGradCam: channel weights = spatial mean of d output / d activation, map =
-    sum_k weight_k * activation_k. relu=True is the original algorithm (positive evidence only);
-    relu=False keeps the sign (used to measure how much of the map is negative).
+    Grad-CAM (Selvaraju et al., 2017) for the explained output y^c (the logit z_c, or the
+    probability p_c when output="softmax") and the activations A^k (k = 1..K channels, (h, w)):
+
+        alpha_k^c = 1/(h w) sum_ij  d y^c / d A^k_ij        (channel weight: mean gradient)
+        L^c       = ReLU( sum_k alpha_k^c A^k )              (h, w) map
+
+    Steps, as Captum's LayerGradCam takes them:
+      1. forward x, keeping the activations A of `layer`;
+      2. backward from y^c to get d y^c / d A;
+      3. average the gradient over space: one weight per channel;
+      4. weight the channels and sum them; the ReLU keeps positive evidence only;
+      5. upsample the (h, w) map bilinearly to the input's (H, W) (here, not in Captum).
+
+    relu=True is the original algorithm; relu=False keeps the sign (used to measure how much of
+    the map is negative). L^c is linear in the gradient, which a06 uses to link the softmax map
+    to the logit maps.
     """
     from captum.attr import LayerAttribution, LayerGradCam
 
@@ -58,6 +71,21 @@ def integrated_gradients(
 ):
     """Captum's IG along the straight line baseline -> x: (attributions (B, C, H, W), delta (B,)).
 
+    Integrated Gradients (Sundararajan et al., 2017) of the output F (the target's logit, or its
+    probability when output="softmax") for input x and baseline x' (a black image in a06):
+
+        IG_i(x) = (x_i - x'_i) * integral_0^1  dF(x' + a (x - x')) / dx_i  da
+                ~ (x_i - x'_i) * sum_k w_k  dF(x' + a_k (x - x')) / dx_i
+
+    with nodes a_k and weights w_k of the quadrature rule `method` (n_steps of them). The steps,
+    numbered as in the keras-io example (less its preprocessing step: x is already normalised):
+      1. interpolate: the n_steps images x' + a_k (x - x') along the straight path;
+      2. compute the gradient of F with respect to each interpolated image (in batches of
+         `internal_batch_size`);
+      3. approximate the integral: the w_k-weighted sum of those gradients (keras-io uses the
+         trapezoidal rule; Captum's default is Gauss-Legendre);
+      4. scale by (x - x'): the attribution of every input element.
+    Completeness: sum_i IG_i(x) = F(x) - F(x') when the integral is exact (see `completeness`).
     `delta` is Captum's convergence delta: sum(attributions) - (F(x) - F(baseline)).
     """
     from captum.attr import IntegratedGradients
