@@ -161,11 +161,23 @@ def alternating(
 
 
 def train_step_time(
-    model, x, y, *, optimizer=None, loss_fn=None, warmup: int = 2, repeats: int = 10, device="cpu"
+    model,
+    x,
+    y,
+    *,
+    optimizer=None,
+    loss_fn=None,
+    warmup: int = 2,
+    repeats: int = 10,
+    device="cpu",
+    amp_dtype=None,
 ) -> dict[str, float]:
     """One training step split into forward (+ loss), backward and optimizer step: the median
     ms of each part and of the whole, over `repeats` steps after `warmup` (each part ends with a
-    device synchronisation, which a real loop would not need)."""
+    device synchronisation, which a real loop would not need). `amp_dtype` (torch.bfloat16 or
+    torch.float16) runs the forward under autocast."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
@@ -176,7 +188,13 @@ def train_step_time(
     parts: dict[str, list[float]] = {"forward_ms": [], "backward_ms": [], "optimizer_ms": []}
     for i in range(warmup + repeats):
         marks = [time.perf_counter()]
-        loss = loss_fn(model(x), y)
+        autocast = (
+            torch.autocast(torch.device(device).type, dtype=amp_dtype)
+            if amp_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            loss = loss_fn(model(x), y)
         _sync(device)
         marks.append(time.perf_counter())
         optimizer.zero_grad(set_to_none=True)

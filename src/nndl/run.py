@@ -52,6 +52,13 @@ def _init_distributed(device: str) -> None:
     import torch.distributed as torch_dist
 
     if device == "cuda":
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        if per_node > torch.cuda.device_count():  # NCCL cannot put two ranks on one GPU
+            raise ConfigError(
+                f"torchrun started {per_node} processes per node but this machine has "
+                f"{torch.cuda.device_count()} GPU(s); pass --nproc_per_node "
+                f"{torch.cuda.device_count()} (or --device cpu)."
+            )
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     if not torch_dist.is_initialized():
         torch_dist.init_process_group("nccl" if device == "cuda" else "gloo")
