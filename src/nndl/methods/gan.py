@@ -73,11 +73,12 @@ def gan_step(modules, optimizers, batch, *, z_dim: int, loss: str = "nonsaturati
     g_norm = grad_norm(G)
     optimizers["G"].step()
     return {
-        "loss": loss_d.item() + loss_g.item(),
-        "d_loss": loss_d.item(),
-        "g_loss": loss_g.item(),
-        "d_real": torch.sigmoid(l_real).mean().item(),  # D(x)
-        "d_fake": torch.sigmoid(l_gen).mean().item(),  # D(G(z)) after D's update
+        # tensors: the loop sums them on the device (float64, as Python adds the .item()s)
+        "loss": loss_d.detach().double() + loss_g.detach().double(),
+        "d_loss": loss_d.detach(),
+        "g_loss": loss_g.detach(),
+        "d_real": torch.sigmoid(l_real).mean().detach(),  # D(x)
+        "d_fake": torch.sigmoid(l_gen).mean().detach(),  # D(G(z)) after D's update
         "g_grad_norm": g_norm,
     }
 
@@ -115,12 +116,12 @@ def cycle_step(modules, optimizers, batch, *, lambda_cycle: float, lambda_identi
     optimizers["D"].zero_grad(set_to_none=True)
     loss_d.backward()
     optimizers["D"].step()
-    return {
-        "loss": loss_g.item() + loss_d.item(),
-        "g_adv": adv.item(),
-        "cycle": cycle.item(),
-        "identity": identity.item(),
-        "d_loss": loss_d.item(),
+    return {  # tensors, summed by the loop on the device
+        "loss": loss_g.detach().double() + loss_d.detach().double(),
+        "g_adv": adv.detach(),
+        "cycle": cycle.detach(),
+        "identity": identity.detach(),
+        "d_loss": loss_d.detach(),
     }
 
 

@@ -88,4 +88,4 @@ class MLMStep:
             return zero, {"loss": 0.0, "masked_acc": 0.0}
         loss = F.cross_entropy(logits, target)
         acc = (logits.argmax(-1) == target).float().mean()
-        return loss, {"loss": loss.item(), "masked_acc": acc.item()}
+        return loss, {"loss": loss.detach(), "masked_acc": acc.detach()}  # summed on the device

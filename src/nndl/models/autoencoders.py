@@ -157,7 +157,7 @@ def step(model, batch) -> tuple[torch.Tensor, dict[str, float]]:
     rec = reconstruction_nats(logits, x)  # the target is always the clean x
     if spec.variant != "vae":
         loss = rec.mean()
-        return loss, {"loss": loss.item(), "rec": loss.item()}
+        return loss, {"loss": loss.detach(), "rec": loss.detach()}  # the loop sums on the device
     kl = kl_standard_normal(mu, logvar)
     loss = (rec + kl).mean()  # negative ELBO per image, nats
-    return loss, {"loss": loss.item(), "rec": rec.mean().item(), "kl": kl.mean().item()}
+    return loss, {"loss": loss.detach(), "rec": rec.mean().detach(), "kl": kl.mean().detach()}
