@@ -25,13 +25,38 @@ for var, sub in {
 }.items():
     os.environ[var] = str(_TMP_HOME / sub)
 os.environ["NNDL_OFFLINE"] = "1"  # no network probes: loaders must fail fast
+# Proof that nothing reaches the network: every connection or name lookup to a non-local host
+# raises, in this process and in every `nndl` command the tests launch (nndl.offline).
+os.environ["NNDL_BLOCK_NETWORK"] = "1"
 os.environ["NNDL_QUIET"] = "1"
 os.environ.setdefault("KERAS_BACKEND", "torch")
 # Tests run several processes at once (CLI subprocesses, two DDP ranks): spinning OpenMP pools
 # would steal the cores from each other. Speed is measured in benchmarks, never here.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from nndl.offline import block_network  # noqa: E402 - after the environment above
+
+block_network()
+
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="also run the slow tier (@pytest.mark.slow: quick-profile runs checked against "
+        "their expected ranges); NNDL_SLOW=1 does the same",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow") or os.environ.get("NNDL_SLOW", "") not in ("", "0"):
+        return
+    skip = pytest.mark.skip(reason="slow tier: run with --slow (or NNDL_SLOW=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -2,6 +2,12 @@
 
 Hugging Face (hub, datasets, transformers), Ultralytics and torch.hub otherwise retry for a minute
 before failing. `NNDL_OFFLINE=1` skips the check (the test suite sets it).
+
+`NNDL_BLOCK_NETWORK=1` goes further and proves it: `block_network()` makes every socket connection
+to a non-local address (and every name lookup of a non-local host) raise `NetworkBlocked`, so a
+smoke or quick run that tried to download anything would fail, not quietly succeed where a
+network exists. The test suite sets it for itself and for every `nndl` command it launches;
+Unix sockets and loopback (torchrun's gloo rendezvous, the browser test's local server) stay open.
 """
 
 from __future__ import annotations
@@ -33,6 +39,65 @@ def online(timeout: float = 1.5) -> bool:
             return True
     except OSError:
         return False
+
+
+class NetworkBlocked(OSError):
+    """A connection attempt while NNDL_BLOCK_NETWORK=1 (an OSError, so libraries see a failure)."""
+
+
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}
+
+
+def _is_local(host) -> bool:
+    import ipaddress
+
+    if host is None:
+        return True
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    if host.lower() in _LOCAL_NAMES or host == socket.gethostname():
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
+def block_network() -> None:
+    """Refuse connections and name lookups to anything but this machine (idempotent)."""
+    if getattr(socket.socket.connect, "_nndl_blocked", False):
+        return
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+            raise NetworkBlocked(
+                f"network blocked (NNDL_BLOCK_NETWORK=1): connection to {address[0]}:{address[1]}"
+            )
+
+    def connect(self, address):
+        check(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        check(self, address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_local(host):
+            raise NetworkBlocked(f"network blocked (NNDL_BLOCK_NETWORK=1): lookup of {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    connect._nndl_blocked = True
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+    socket.getaddrinfo = getaddrinfo
+
+
+def guard_from_env() -> None:
+    """Install `block_network()` when NNDL_BLOCK_NETWORK is set (the CLI calls this first)."""
+    if os.environ.get("NNDL_BLOCK_NETWORK", "") not in ("", "0"):
+        block_network()
 
 
 def configure() -> bool:

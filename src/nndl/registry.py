@@ -22,16 +22,43 @@ class Study:
     run: Callable  # run(ctx: nndl.run.RunContext) -> None
     datasets: tuple[str, ...] = field(default=())  # dataset registry names it may read
     headline: tuple[str, ...] = field(default=())  # metrics.json keys shown in summaries
+    expect: tuple = field(default=())  # nndl.expect.Expect: ranges -> the report's verdict table
+    checks: tuple = field(default=())  # metrics -> nndl.detectors.Check | None, run after the study
 
 
 _STUDIES: dict[str, Study] = {}
 
 
-def study(id: str, slug: str, title: str, *, config: type, datasets=(), headline=()):
-    """Register `run` as study `id`."""
+def study(
+    id: str,
+    slug: str,
+    title: str,
+    *,
+    config: type,
+    datasets=(),
+    headline=(),
+    expect=(),
+    checks=(),
+):
+    """Register `run` as study `id`.
+
+    `expect`: the headline numbers' expected ranges (nndl.expect.Expect), shown as the verdict
+    table that opens the report. `checks`: failure-mode detectors that need only metrics.json,
+    functions metrics -> nndl.detectors.Check (or None when the run did not produce their inputs).
+    """
 
     def register(fn: Callable) -> Callable:
-        _STUDIES[id] = Study(id, slug, title, config, fn, tuple(datasets), tuple(headline))
+        _STUDIES[id] = Study(
+            id,
+            slug,
+            title,
+            config,
+            fn,
+            tuple(datasets),
+            tuple(headline),
+            tuple(expect),
+            tuple(checks),
+        )
         return fn
 
     return register

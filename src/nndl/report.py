@@ -54,6 +54,7 @@ figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555}
 .facts{background:#f7f7fb;border:1px solid #dde;padding:.6em 1em;border-radius:4px}
 .math{overflow-x:auto;margin:.6em 0}.note{color:#555;font-style:italic}
+tr.out td{background:#fde8e8}li.fail{color:#a00;font-weight:600}
 """
 
 
@@ -66,6 +67,8 @@ class Report:
         self.blocks: list[tuple] = []
         self.provenance: dict[str, str] = {}  # what -> where it came from
         self.header_facts: dict[str, Any] = {}
+        self.verdict: tuple[str, list[dict]] | None = None  # (line, rows) of nndl.expect.verdict
+        self.checks: list[str] = []  # nndl.detectors.Check.line() of each detector the run ran
 
     # -- building -------------------------------------------------------------------------------
     def section(self, title: str, level: int = 2) -> None:
@@ -109,10 +112,42 @@ class Report:
         facts += [f"{k}: {v}" for k, v in self.provenance.items()]
         return facts
 
+    def _verdict_rows(self) -> list[dict]:
+        """The verdict table's rows as shown: number, value, expected range, in/out, how measured."""
+        rows = []
+        for r in self.verdict[1] if self.verdict else []:
+            rng = "-" if r["low"] is None else f"{fmt(r['low'])} to {fmt(r['high'])}"
+            status = {"in": "in", "out": "OUT", "missing": "not produced"}.get(r["status"], "-")
+            rows.append(
+                {
+                    "number": r["metric"],
+                    "value": r["value"],
+                    "expected": rng,
+                    "verdict": status,
+                    "split": r["split"],
+                    "epoch": r["epoch"],
+                    "range from": r["source"],
+                }
+            )
+        return rows
+
     def to_markdown(self) -> str:
         out = [f"# {self.title}", ""]
         out += [f"- **{f.split(': ', 1)[0]}**: {f.split(': ', 1)[1]}" for f in self._facts()]
         out.append("")
+        if self.verdict is not None:
+            out += ["## Verdict", "", self.verdict[0], ""]
+            rows = self._verdict_rows()
+            if rows:
+                columns = list(rows[0])
+                out.append("| " + " | ".join(columns) + " |")
+                out.append("|" + "|".join("---" for _ in columns) + "|")
+                for row in rows:
+                    out.append("| " + " | ".join(_md_escape(fmt(row[c])) for c in columns) + " |")
+                out.append("")
+        if self.checks:
+            out += ["## Checks", "", "Failure-mode detectors run on this training:", ""]
+            out += [f"- {line}" for line in self.checks] + [""]
         for block in self.blocks:
             kind = block[0]
             if kind == "heading":
@@ -149,6 +184,23 @@ class Report:
             k, v = f.split(": ", 1)
             body.append(f"<li><b>{e(k)}</b>: {e(str(v))}</li>")
         body.append("</ul></div>")
+        if self.verdict is not None:
+            body += ["<h2>Verdict</h2>", f'<p class="verdict">{e(self.verdict[0])}</p>']
+            rows = self._verdict_rows()
+            if rows:
+                body.append("<table>")
+                body.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in rows[0]) + "</tr>")
+                for row in rows:
+                    cls = ' class="out"' if row["verdict"] == "OUT" else ""
+                    cells = "".join(f"<td>{e(fmt(v))}</td>" for v in row.values())
+                    body.append(f"<tr{cls}>{cells}</tr>")
+                body.append("</table>")
+        if self.checks:
+            body.append("<h2>Checks</h2><ul>")
+            for line in self.checks:
+                cls = "fail" if line.startswith("FAIL") else "pass"
+                body.append(f'<li class="{cls}">{e(line)}</li>')
+            body.append("</ul>")
         for block in self.blocks:
             kind = block[0]
             if kind == "heading":

@@ -165,6 +165,7 @@ class RunContext:
         self.is_main = self.rank == 0
         self.metrics: dict[str, Any] = {}  # deterministic results -> metrics.json
         self.timings: dict[str, Any] = {}  # wall-clock seconds -> timings.json
+        self.checks: list = []  # nndl.detectors.Check, in the order the study ran them
         self.report = Report(folder, title=f"{study.id}: {study.title}")
         self.cache = ArtifactCache.default(opts.out)
         self.resume = opts.resume
@@ -179,6 +180,12 @@ class RunContext:
         t0 = time.perf_counter()
         yield
         self.timings[name] = time.perf_counter() - t0
+
+    def check(self, result) -> Any:
+        """Record a failure-mode detector's result (nndl.detectors.Check) for the report."""
+        self.checks.append(result)
+        log.info("check: %s", result.line())
+        return result
 
     def provenance(self, what: str, source: str) -> None:
         """Say where data or weights came from; shown at the top of the report."""
@@ -322,6 +329,36 @@ def env_info(device: str, threads: int) -> dict:
     return info
 
 
+def judge(study: Study, ctx: RunContext) -> None:
+    """The verdict on the expected ranges and the metric-only detectors, into metrics and report.
+
+    metrics.json gains "verdict" ({profile, line, summary, rows}), "detectors" (one dict per
+    check) and "detectors_summary"; the report opens with the verdict table and the checks.
+    """
+    from nndl import detectors, expect
+
+    for fn in study.checks:
+        try:
+            result = fn(ctx.metrics)
+        except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError):
+            # the run did not produce this check's inputs
+            result = None
+        if result is not None:
+            ctx.check(result)
+    rows = expect.verdict(study.expect, ctx.metrics, ctx.profile)
+    line = expect.headline_line(rows, ctx.profile)
+    ctx.metrics["verdict"] = {
+        "profile": ctx.profile,
+        "line": line,
+        "summary": expect.summary(rows),
+        "rows": rows,
+    }
+    ctx.metrics["detectors"] = [c.as_dict() for c in ctx.checks]
+    ctx.metrics["detectors_summary"] = detectors.summary(ctx.checks)
+    ctx.report.verdict = (line, rows)
+    ctx.report.checks = [c.line() for c in ctx.checks]
+
+
 def execute(study: Study, opts: RunOptions) -> Path:
     """Run `study` under the run contract; returns the run folder. Raises on failure."""
     import torch
@@ -394,6 +431,7 @@ def execute(study: Study, opts: RunOptions) -> Path:
         study.run(ctx)
         ctx.timings["total_s"] = time.perf_counter() - t0
         if ctx.is_main:
+            judge(study, ctx)
             write_json(folder / "metrics.json", ctx.metrics)
             write_json(folder / "timings.json", ctx.timings, digits=4)
             env = {**env_info(device, torch.get_num_threads()), "world_size": world}
@@ -413,6 +451,8 @@ def execute(study: Study, opts: RunOptions) -> Path:
                 "complete",
                 finished=dt.datetime.now().isoformat(timespec="seconds"),
                 headline={k: ctx.metrics.get(k) for k in study.headline},
+                verdict=ctx.metrics["verdict"]["summary"],
+                detectors=ctx.metrics["detectors_summary"],
             )
     except KeyboardInterrupt:
         if ctx.is_main:

@@ -21,6 +21,7 @@ import numpy as np
 
 from nndl.config import opt
 from nndl.errors import ConfigError
+from nndl.expect import Expect
 from nndl.registry import study
 
 
@@ -72,6 +73,27 @@ class Config:
         ]
 
 
+# What the headline numbers should be (the report's verdict table; nndl.expect).
+EXPECT = (
+    Expect(
+        "numpy_test_acc",
+        quick=(0.93, 1.0),
+        full=(0.97, 0.99),
+        source="LeCun et al.'s MNIST table: 3-layer MLP 500+150 units 2.95% error (97.05%); "
+        "Keras' mnist_mlp example ~98.4%",
+    ),
+    Expect("keras_fit_test_acc", quick=(0.93, 1.0), full=(0.97, 0.99), source="as numpy_test_acc"),
+    Expect(
+        "max_rel_err_autograd",
+        quick=(0.0, 1e-10),
+        full=(0.0, 1e-10),
+        split="n/a",
+        epoch_rule="n/a",
+        source="float64 round-off: hand-written gradients equal autograd's to ~1e-15",
+    ),
+)
+
+
 def load_data(cfg: Config, ctx):
     if cfg.dataset == "mnist":
         from nndl.data.mnist import load_mnist
@@ -109,6 +131,7 @@ def load_data(cfg: Config, ctx):
     config=Config,
     datasets=("digits", "mnist"),
     headline=("numpy_test_acc", "max_rel_err_autograd"),
+    expect=EXPECT,
 )
 def run(ctx) -> None:
     from nndl import diagrams
