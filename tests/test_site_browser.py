@@ -124,22 +124,28 @@ def test_the_site_works_in_a_real_browser(browser, site, tmp_path_factory):
                 queue.append(target)
     assert not problems, "\n".join(problems)
 
+    # Every study's newest complete report was reached from the index, and its history page. A
+    # study that failed in the run-all (its own smoke test says why) shows as failed on its card.
     runs = site.parent
     reports = {u for u in seen if u.endswith("/report.html")}
+    index = visitor.open(site.as_uri())
+    cards = index.eval_on_selector_all("article.card", "els => els.map(c => c.id)")
+    assert cards == [s.id for s in all_studies()]
+    failed = []
     for study in all_studies():
+        assert (runs / study.id / "history.html").as_uri() in seen, study.id
         complete = [
             p.parent
             for p in sorted((runs / study.id).glob("*/manifest.json"))
             if '"complete"' in p.read_text()
         ]
-        assert complete, f"{study.id}: the smoke run-all did not complete it"
-        assert complete[-1].joinpath("report.html").as_uri() in reports, study.id
-        assert (runs / study.id / "history.html").as_uri() in seen, study.id
-
-    index = visitor.open(site.as_uri())
-    cards = index.eval_on_selector_all("article.card", "els => els.map(c => c.id)")
-    assert cards == [s.id for s in all_studies()]
-    assert index.locator("article.card .thumb img").count() == len(cards)
+        card = index.locator(f"article#{study.id}")
+        if complete:
+            assert complete[-1].joinpath("report.html").as_uri() in reports, study.id
+            assert card.locator(".thumb img").count() == 1, study.id
+        else:
+            failed.append(study.id)
+            assert card.locator(".pill").inner_text() in ("failed", "interrupted"), study.id
     index.screenshot(path=str(shots / "index.png"), full_page=True)
     history = visitor.open((runs / "a04" / "history.html").as_uri())
     seeds = history.locator("table.history tr", has_text="seed").first.inner_text()
@@ -165,3 +171,5 @@ def test_the_site_works_in_a_real_browser(browser, site, tmp_path_factory):
     report.screenshot(path=str(shots / "a04-report.png"), full_page=True)
     assert not problems, "\n".join(problems)
     print(f"\n{len(seen)} pages, {links} links, {images} images checked; screenshots in {shots}")
+    if failed:
+        print(f"not complete in the smoke run-all (shown as such): {', '.join(failed)}")

@@ -126,9 +126,10 @@ class RunInfo:
         manifest = _read_json_or(folder / "manifest.json", {})
         metrics = _read_json_or(folder / "metrics.json", {})
         timings = _read_json_or(folder / "timings.json", {})
-        md = ""
-        if (folder / "report.md").is_file():
+        try:
             md = (folder / "report.md").read_text(errors="replace")
+        except OSError:  # not written (a failed run) or unreadable: no facts, no figure
+            md = ""
         figure = _first_figure(folder, md)
         total = timings.get("total_s") if isinstance(timings, dict) else None
         return cls(
