@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -206,7 +207,8 @@ def run(
             err.print(f"[red]{study.id} failed:[/] {e}", highlight=False)
             continue
         except KeyboardInterrupt:
-            _fail(f"{study.id} interrupted; continue it with: nndl run {study.id} --resume", 130)
+            again = _resume_command(study.id, opts)
+            _fail(f"{study.id} interrupted; continue it with: {again}", 130)
         except Exception as e:  # noqa: BLE001 - one line per failed study; --debug shows all
             if debug:
                 raise
@@ -240,6 +242,18 @@ def run(
         console.print(table)
     if any(r[1] != "complete" for r in results):
         raise typer.Exit(1)
+
+
+def _resume_command(study_id: str, opts) -> str:
+    """The command that continues this run: --resume with the options that must match."""
+    words = ["nndl", "run", study_id]
+    if opts.profile != "quick":
+        words += ["--profile", opts.profile]
+    if opts.seed != 0:
+        words += ["--seed", str(opts.seed)]
+    if str(opts.out) != "runs":
+        words += ["--out", shlex.quote(str(opts.out))]
+    return " ".join([*words, "--resume"])
 
 
 def _say_verdict(metrics: dict) -> None:

@@ -69,11 +69,32 @@ INFO = register(
 )
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """The CIFAR releases pickle dicts of NumPy arrays, lists, strings and numbers; any other
+    global (os.system, a class of some package) is refused, so a tampered data file cannot run
+    code when it is read (what plain pickle.load would do)."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),  # how Python 3 pickles bytes for protocol 2
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name} (not array data)")
+        return super().find_class(module, name)
+
+
 def unpickle(path: Path, dataset: str = "CIFAR-100") -> dict:
     """One file of the CIFAR python releases (a pickled dict); a corrupt one is a DataError."""
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="latin1")
+            obj = _ArraysOnly(f, encoding="latin1").load()
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError) as e:
         raise DataError(f"Corrupt {dataset} file {path}: {type(e).__name__}: {e}.") from e
     if not isinstance(obj, dict):
