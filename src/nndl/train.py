@@ -454,20 +454,7 @@ def fit(
     history = History()
     start_epoch, skip_steps, partial = 0, 0, None
     if resume and ckpt is not None and ckpt.exists():
-        state = load_checkpoint(ckpt)
-        trainable.load_state_dict(state["trainable"])
-        history.epochs, history.epoch_seconds = state["epochs"], state["epoch_seconds"]
-        history.lr = state.get("lr", [])
-        history.samples_per_s = state.get("samples_per_s", [])
-        start_epoch, skip_steps = state["epoch"], state.get("step", 0)
-        partial = state.get("partial")  # the sums of the steps already done in that epoch
-        if state.get("rows"):  # a checkpoint written before the sums: its per-step logs
-            old = RunningMean()
-            for n, row in state["rows"]:
-                old.add(n, row)
-            partial = old.state()
-        history.resumed_from = start_epoch
-        _set_rng_state(state["rng"])
+        start_epoch, skip_steps, partial = _restore(trainable, ckpt, history)
         log.info("%s: resumed at epoch %d step %d from %s", name, start_epoch, skip_steps, ckpt)
 
     def checkpoint(epoch: int, step: int, mean: RunningMean | None = None) -> None:
@@ -536,6 +523,25 @@ def fit(
             if on_epoch_end:
                 on_epoch_end(epoch + 1, record)
     return history
+
+
+def _restore(trainable: Trainable, ckpt: Path, history: History) -> tuple[int, int, dict | None]:
+    """Load a checkpoint into `trainable`, `history` and the RNGs: (epochs done, steps done in
+    the next epoch, that epoch's partial sums)."""
+    state = load_checkpoint(ckpt)
+    trainable.load_state_dict(state["trainable"])
+    history.epochs, history.epoch_seconds = state["epochs"], state["epoch_seconds"]
+    history.lr = state.get("lr", [])
+    history.samples_per_s = state.get("samples_per_s", [])
+    history.resumed_from = state["epoch"]
+    partial = state.get("partial")  # the sums of the steps already done in that epoch
+    if state.get("rows"):  # a checkpoint written before the sums: its per-step logs
+        old = RunningMean()
+        for n, row in state["rows"]:
+            old.add(n, row)
+        partial = old.state()
+    _set_rng_state(state["rng"])
+    return state["epoch"], state.get("step", 0), partial
 
 
 def _train_one_epoch(
