@@ -36,9 +36,14 @@ def mean_average_precision(preds: list[dict], targets: list[dict]) -> dict[str, 
 
     if len(preds) != len(targets):
         raise ValueError(f"{len(preds)} predictions for {len(targets)} images")
+    # COCO's own thresholds in float64: torchmetrics' defaults come from torch.linspace in float32
+    # (0.55 -> 0.550000011..., recall 0.02 -> 0.0199999996), which moves recall points that fall
+    # exactly on a threshold and made its mAP differ from COCOeval's (tests/test_metric_references).
     metric = MeanAveragePrecision(
         box_format="xyxy",
         iou_type="bbox",
+        iou_thresholds=np.linspace(0.5, 0.95, 10).tolist(),
+        rec_thresholds=np.linspace(0.0, 1.0, 101).tolist(),
         backend="pycocotools",
         max_detection_thresholds=[1, 10, MAX_DETECTIONS],
         extended_summary=True,  # the precision array, read at MAX_DETECTIONS below
