@@ -146,3 +146,44 @@ def test_loop_settings_come_from_set_keys_the_study_does_not_declare():
         split_loop_overrides(Config, {"amp": "fp8"})
     with pytest.raises(ConfigError, match="num_workers"):
         split_loop_overrides(Config, {"num_workers": "-1"})
+
+
+KILLED_RUN = """
+import os, signal, sys
+import torch
+sys.path.insert(0, {tests!r})
+from test_loop_pipeline import Items, _trainable
+from nndl.train import TorchTrainable, fit
+
+class KillAfter(TorchTrainable):
+    calls = 0
+    def train_step(self, batch):
+        KillAfter.calls += 1
+        if KillAfter.calls == 8:  # epoch 2, step 3: after its step-2 checkpoint
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, workers orphaned
+        return super().train_step(batch)
+
+t = _trainable()
+fit(KillAfter(t.module, t.optimizer), Items(), None, name="m", num_epochs=2, batch_size=16,
+    checkpoint_dir={ckpt!r}, checkpoint_every=2, num_workers=2)
+"""
+
+
+def test_resume_after_kill_9_mid_epoch_with_workers_is_exact(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ref = _trainable()
+    h_ref = fit(ref, Items(), None, name="m", num_epochs=2, batch_size=16, num_workers=2)
+    script = tmp_path / "killed.py"
+    ckpt = tmp_path / "ckpt"
+    script.write_text(KILLED_RUN.format(tests=str(Path(__file__).parent), ckpt=str(ckpt)))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    t = _trainable(seed=1)
+    h = fit(t, Items(), None, name="m", num_epochs=2, batch_size=16, checkpoint_dir=ckpt,
+            resume=True, checkpoint_every=2, num_workers=2)  # fmt: skip
+    assert h.resumed_from == 1 and h.epochs == h_ref.epochs
+    for p, q in zip(ref.module.parameters(), t.module.parameters(), strict=True):
+        assert torch.equal(p, q)
