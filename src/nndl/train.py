@@ -709,8 +709,7 @@ class TorchTrainable(Trainable):
     def train_step(self, batch) -> dict[str, float]:
         import torch
 
-        if not self.module.training:  # train() walks every module: only when the mode changes
-            self.model.train()
+        self.model.train()  # every step: a study may have put a submodule in eval mode
         batch = self._to_device(batch)
         with self._autocast():
             loss, logs = self.step_fn(self.model, batch)  # forward + loss
