@@ -175,6 +175,32 @@ def test_a_verdict_as_nndl_expect_writes_it(tmp_path):
     assert '<td class="out">0.5</td>' in history and '<td class="in">0.9</td>' in history
 
 
+def test_seed_summaries_are_shown_on_the_history_page(tmp_path):
+    make_run(tmp_path, "a04", "r1", metrics={"numpy_test_acc": 0.9})
+    folder = tmp_path / "a04" / "seeds-20260101-100000-quick"
+    folder.mkdir()
+    summary = {  # as nndl.seeds writes it
+        "study": "a04",
+        "profile": "quick",
+        "seeds": [0, 1],
+        "numbers": {"numpy_test_acc": {"mean": 0.85, "std": 0.07071, "values": [0.9, 0.8]}},
+        "verdict": {
+            "numpy_test_acc": {"range": [0.9, 1.0], "mean_in_range": False, "seeds_in_range": 1}
+        },
+        "detectors_fired": {"collapse": 1},
+    }
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "summary.md").write_text("# summary\n")
+    index = Path(build_index(tmp_path)).read_text()
+    assert 'href="a04/history.html#seeds">seed summary (1)' in index
+    page = (tmp_path / "a04" / "history.html").read_text()
+    assert '<h2 id="seeds">' in page and "quick profile, seeds 0, 1" in page
+    assert 'href="seeds-20260101-100000-quick/summary.md"' in page
+    row = re.search(r"<th>numpy_test_acc</th><td class='out'>(.*?)</tr>", page).group(1)
+    assert "0.85 ± 0.07071" in row and "<td>0.9</td><td>0.8</td>" in row
+    assert "mean_in_range: False, seeds_in_range: 1" in row and "collapse: 1" in page
+
+
 def test_every_text_is_escaped(tmp_path):
     make_run(
         tmp_path,
@@ -187,6 +213,9 @@ def test_every_text_is_escaped(tmp_path):
     )
     make_run(tmp_path, "a04", "r2", status="failed", manifest={"error": EVIL})
     make_run(tmp_path, "z00", "r1", manifest={"title": EVIL}, metrics={})
+    (tmp_path / "a04" / "seeds-x").mkdir()
+    summary = {"profile": EVIL, "seeds": [EVIL], "numbers": {EVIL: {"mean": EVIL}}}
+    (tmp_path / "a04" / "seeds-x" / "summary.json").write_text(json.dumps(summary))
     build_index(tmp_path)
     for page in (tmp_path / "index.html", tmp_path / "a04" / "history.html"):
         text = page.read_text()

@@ -202,6 +202,11 @@ class StudyInfo:
     registered: bool
     headline: tuple[str, ...] = ()
     runs: list[RunInfo] = field(default_factory=list)  # newest first
+    summaries: list[tuple[Path, dict]] = field(default_factory=list)  # seeds-*/summary.json
+
+    @property
+    def dir(self) -> Path:
+        return (self.runs[0].folder if self.runs else self.summaries[0][0]).parent
 
     @property
     def shown(self) -> RunInfo | None:
@@ -228,13 +233,19 @@ def collect(out: Path) -> list[StudyInfo]:
         p for p in out.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
     ):
         runs = [RunInfo.read(p) for p in folder.iterdir() if (p / "manifest.json").is_file()]
-        if not runs:
+        summaries = [  # `nndl run --seeds`: one summary over the runs of several seeds
+            (p.parent, s)
+            for p in sorted(folder.glob("*/summary.json"), reverse=True)
+            if isinstance(s := _read_json_or(p, None), dict)
+        ]
+        if not runs and not summaries:
             continue
         runs.sort(key=lambda r: (str(r.manifest.get("started") or ""), r.name), reverse=True)
         if folder.name not in studies:
             title = next((str(r.manifest["title"]) for r in runs if r.manifest.get("title")), "")
             studies[folder.name] = StudyInfo(folder.name, title, False)
         studies[folder.name].runs = runs
+        studies[folder.name].summaries = summaries
     return [studies[k] for k in sorted(studies, key=lambda k: (not studies[k].registered, k))]
 
 
@@ -324,7 +335,7 @@ table.nums td:last-child{text-align:right;font-variant-numeric:tabular-nums;whit
 .links{margin-top:auto;font-size:.88em;display:flex;gap:.9em;flex-wrap:wrap;align-items:center}
 .dots a{display:inline-block;width:.75em;height:.75em;border-radius:50%;margin-right:.2em}
 code{background:#eef0f4;padding:.1em .35em;border-radius:3px;font-size:.9em}
-.wide{overflow-x:auto;background:#fff;border:1px solid #dde1ea;border-radius:8px}
+.wide{overflow-x:auto;width:fit-content;max-width:100%;background:#fff;border:1px solid #dde1ea;border-radius:8px}
 table.history{border-collapse:collapse;font-size:.88em}
 table.history th,table.history td{border:1px solid #e1e4ea;padding:.3em .6em;text-align:right;
 vertical-align:top}
@@ -413,6 +424,12 @@ def _card(study: StudyInfo, out: Path) -> str:
     links.append(
         f'<a href="{_href(study.id, "history.html")}">history ({n} run{"s" if n != 1 else ""})</a>'
     )
+    if study.summaries:
+        k = len(study.summaries)
+        links.append(
+            f'<a href="{_href(study.id, "history.html")}#seeds">'
+            f"seed summar{'ies' if k != 1 else 'y'} ({k})</a>"
+        )
     dots = []
     for r in study.runs[:_RECENT]:
         target = r.link()
@@ -456,6 +473,43 @@ def _spread(values: list[float]) -> str:
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
     return f"{fmt(mean)} ± {fmt(sd)} (n={n})"
+
+
+def _summaries(study: StudyInfo) -> str:
+    """`nndl run --seeds` summaries: per number, mean +- sd, each seed's value, range verdict."""
+    if not study.summaries:
+        return ""
+    out = ['<h2 id="seeds">Seed summaries</h2>']
+    for folder, s in study.summaries:
+        seeds = s.get("seeds") if isinstance(s.get("seeds"), list) else []
+        numbers = s.get("numbers") if isinstance(s.get("numbers"), dict) else {}
+        verdict = s.get("verdict") if isinstance(s.get("verdict"), dict) else {}
+        files = [n for n in ("summary.md", "summary.json") if (folder / n).is_file()]
+        link = " · ".join(f'<a href="{_href(folder.name, n)}">{e(n)}</a>' for n in files)
+        title = f"{s.get('profile', '?')} profile, seeds {', '.join(map(str, seeds))}"
+        out.append(f"<h3>{e(title)} <small>({e(folder.name)}; {link})</small></h3>")
+        head = ["number", "mean ± sd"] + [f"seed {k}" for k in seeds] + ["expected range"]
+        rows = ["<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
+        for name, n in numbers.items():
+            n = n if isinstance(n, dict) else {"mean": n}
+            values = n.get("values") if isinstance(n.get("values"), list) else []
+            v = verdict.get(name)
+            cls = ""
+            if isinstance(v, dict) and isinstance(v.get("mean_in_range"), bool):
+                cls = "in" if v["mean_in_range"] else "out"
+            cells = [e(name), e(plain({k: n[k] for k in ("mean", "std") if k in n}))]
+            cells += [e(plain(x)) for x in values] + [""] * (len(seeds) - len(values))
+            cells.append(e(plain(v)) if v is not None else "")
+            rows.append(
+                f"<tr><th>{cells[0]}</th><td class='{cls}'>{cells[1]}</td>"
+                + "".join(f"<td>{c}</td>" for c in cells[2:])
+                + "</tr>"
+            )
+        out.append(f'<div class="wide"><table class="history">{"".join(rows)}</table></div>')
+        fired = s.get("detectors_fired")
+        if fired:
+            out.append(f'<p class="legend">Detectors that fired: {e(plain(fired))}</p>')
+    return "".join(out)
 
 
 def history_page(study: StudyInfo) -> str:
@@ -544,7 +598,7 @@ def history_page(study: StudyInfo) -> str:
     header = (
         f'<p><a href="../index.html">← all studies</a></p>'
         f"<h1>{e(study.id)}: {e(study.title)}: every run</h1>"
-        f"<p>{len(study.runs)} runs under {e(study.runs[0].folder.parent.resolve())}</p>"
+        f"<p>{len(study.runs)} runs under {e(study.dir.resolve())}</p>"
     )
     body = (
         '<p class="legend">One column per run, grouped by profile (full, quick, smoke) and seed; '
@@ -552,6 +606,7 @@ def history_page(study: StudyInfo) -> str:
         "Where a profile has complete runs with two or more seeds, a blue column gives the mean "
         "± sample standard deviation over them.</p>"
         f'<div class="wide"><table class="history">{"".join(rows)}</table></div>'
+        + _summaries(study)
     )
     return _page(f"{study.id}: history", header, body)
 
@@ -563,6 +618,6 @@ def build_index(out: Path) -> Path:
         raise NndlError(f"No runs folder at {out}; run a study first (nndl run a04).")
     studies = collect(out)
     for study in studies:
-        if study.runs:
+        if study.runs or study.summaries:
             atomic_write(out / study.id / "history.html", history_page(study))
     return atomic_write(out / "index.html", index_page(studies, out))
