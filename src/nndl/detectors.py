@@ -220,7 +220,7 @@ def gradient_masking(fgsm_success: float, pgd_success: float, tol: float = 0.0) 
         "FGSM gradient masking (PGD at least as strong)",
         bool(diff >= -tol),
         diff,
-        f"PGD success - FGSM success >= {-tol}",
+        f"PGD success >= FGSM success{f' - {tol}' if tol else ''}",
         f"(FGSM {fgsm_success:.3f}, PGD {pgd_success:.3f})",
     )
 
@@ -250,6 +250,17 @@ def attribution_randomisation(
         bool(rho < max_rank_corr),
         rho,
         f"rank correlation of |map| trained vs randomised < {max_rank_corr}",
+    )
+
+
+def rank_correlation_below(rho: float, max_rank_corr: float = 0.5, name: str = "") -> Check:
+    """`attribution_randomisation` from a correlation already averaged over images."""
+    return Check(
+        f"attribution sanity{f' ({name})' if name else ''}: randomised weights change the map",
+        bool(rho < max_rank_corr),
+        float(rho),
+        f"mean rank correlation of |map| trained vs randomised < {max_rank_corr}",
+        "(Adebayo et al. 2018: maps that survive randomisation show the input, not the model)",
     )
 
 

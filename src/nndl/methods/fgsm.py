@@ -52,6 +52,31 @@ def fgsm(
     return clamp(x_adv, lo, hi)
 
 
+def pgd(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    steps: int = 5,
+    lo: torch.Tensor | float = 0.0,
+    hi: torch.Tensor | float = 1.0,
+    pixel_scale: torch.Tensor | float = 1.0,
+) -> torch.Tensor:
+    """Projected gradient descent (Madry et al. 2018; iterated FGSM, Kurakin et al. 2017):
+    `steps` sign steps of 2.5 eps / steps, each followed by projection onto the L-inf ball of
+    radius eps around `x` and onto the valid range. Starts at x (no random start), so its first
+    step points where FGSM's does: on an honest gradient it is at least as strong as FGSM."""
+    radius = eps * torch.as_tensor(pixel_scale, dtype=x.dtype, device=x.device)
+    step = 2.5 / steps
+    x0 = x.detach()
+    x_adv = x0.clone()
+    for _ in range(steps):
+        x_adv = x_adv + step * radius * input_gradient(model, x_adv, y).sign()
+        x_adv = clamp(torch.maximum(torch.minimum(x_adv, x0 + radius), x0 - radius), lo, hi)
+    return x_adv
+
+
 def clamp(x: torch.Tensor, lo, hi) -> torch.Tensor:
     """Clip to [lo, hi]; lo and hi may be per-channel tensors."""
     lo = torch.as_tensor(lo, dtype=x.dtype, device=x.device)

@@ -23,10 +23,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from nndl import classifiers
+from nndl import classifiers, detectors
 from nndl.classifiers import ClassifierOptions
 from nndl.config import opt
 from nndl.data.photos import PHOTO_CLASSES
+from nndl.expect import Expect
 from nndl.registry import study
 
 
@@ -83,6 +84,34 @@ class Config(ClassifierOptions):
         return lines
 
 
+# What the headline numbers should be (the verdict table that opens the report; nndl.expect).
+# Quick: EfficientNet-Lite0 (bundled ImageNet weights) on the bundled photos, measured clean 6/6,
+# FGSM 100% and L2-matched noise 15% at eps 2/255. Full: ResNet-50 on ImageNet-class photos.
+EXPECT = (
+    Expect(
+        "clean_acc",
+        quick=(0.8, 1.0),
+        full=(0.7, 1.0),
+        source="ResNet-50 top-1 on ImageNet val 76.1% (torchvision IMAGENET1K_V1); single photos "
+        "of common classes are mostly right",
+    ),
+    Expect(
+        "fgsm_success_demo",
+        quick=(0.8, 1.0),
+        full=(0.8, 1.0),
+        source="Goodfellow et al. 2015 / Kurakin et al. 2017: FGSM at eps 2-8/255 fools an "
+        "undefended ImageNet CNN on most images",
+    ),
+    Expect(
+        "noise_l2_success_demo",
+        quick=(0.0, 0.4),
+        full=(0.0, 0.3),
+        source="random noise of the same size rarely flips a prediction (Szegedy et al. 2014; "
+        "Fawzi et al. 2016: robustness to random noise ~sqrt(d) times larger)",
+    ),
+)
+
+
 @study(
     "a05",
     "fgsm",
@@ -90,6 +119,7 @@ class Config(ClassifierOptions):
     config=Config,
     datasets=("shapes", "photos"),
     headline=("clean_acc", "fgsm_success_demo", "noise_l2_success_demo"),
+    expect=EXPECT,
 )
 def run(ctx) -> None:
 
@@ -136,6 +166,8 @@ def run(ctx) -> None:
     with ctx.timer("sweep_s"):
         rows = _sweep(ctx, cfg, clf, x, y, targets, attack)
     _sweep_section(ctx, cfg, clf, rows, len(x))
+    with ctx.timer("masking_check_s"):
+        _masking_check(ctx, clf, x, y, rows)
 
 
 # -- sections --------------------------------------------------------------------------------------
@@ -460,6 +492,19 @@ def _sweep_section(ctx, cfg, clf, rows, n) -> None:
     )
     rep.section("Findings")
     rep.bullets(_findings(rows, factors, demo, n))
+
+
+def _masking_check(ctx, clf, x, y, rows) -> None:
+    """Gradient-masking check: 5 steps of PGD at the eps where FGSM flips closest to half."""
+    from nndl.methods.fgsm import pgd
+
+    row = min(rows, key=lambda r: abs(r["fgsm success"] - 0.5))
+    eps255 = row["eps (/255)"]
+    x_adv = pgd(clf.model, x, y, eps255 / 255, lo=clf.lo, hi=clf.hi, pixel_scale=clf.pixel_scale)
+    pred = clf.predict(x_adv, ctx.config.batch_size_eval).argmax(1)
+    pgd_success = (pred != y).float().mean().item()
+    ctx.metrics.update(pgd_eps_check=eps255, pgd_success_check=pgd_success)
+    ctx.check(detectors.gradient_masking(row["fgsm success"], pgd_success))
 
 
 def _findings(rows, factors, demo, n) -> list[str]:

@@ -32,12 +32,14 @@ from typing import ClassVar, Literal
 from nndl import classifiers
 from nndl.classifiers import ClassifierOptions
 from nndl.config import opt
+from nndl.expect import Expect
 from nndl.registry import study
 
 from .adversarial import clean_vs_adversarial, clean_vs_adversarial_section
 from .completeness import IG_METHODS, completeness_section, measure_completeness
 from .findings import findings_section
 from .images import choose_images, intro_section
+from .sanity import randomisation_check
 from .saturation import saturation_section, softmax_vs_logit
 
 
@@ -102,6 +104,29 @@ class Config(ClassifierOptions):
         ]
 
 
+# What the headline numbers should be (the verdict table that opens the report; nndl.expect).
+# Top-20% region IoU between the clean map and the FGSM twin's map at the demo eps. Quick:
+# EfficientNet-Lite0 (bundled ImageNet weights) on the bundled photos, measured Grad-CAM 0.55-0.63,
+# IG 0.31-0.38 (noise twins: 0.88-0.98 and 0.45-0.69). Full: ResNet-50.
+_FRAGILE = (
+    "Ghorbani et al. 2019, 'Interpretation of neural networks is fragile': small adversarial "
+    "perturbations move saliency maps' top-k regions (top-1000 intersection often below 50%)"
+)
+EXPECT = (
+    Expect("iou_gradcam_demo", quick=(0.3, 0.85), full=(0.2, 0.9), source=_FRAGILE),
+    Expect("iou_ig_demo", quick=(0.15, 0.6), full=(0.1, 0.8), source=_FRAGILE),
+    Expect(
+        "sanity_rank_corr_gradcam",
+        quick=(-0.5, 0.5),
+        full=(-0.5, 0.5),
+        split="n/a",
+        epoch_rule="n/a",
+        source="Adebayo et al. 2018: Grad-CAM passes the model-randomisation test (rank "
+        "correlation with the randomised model's map falls towards 0)",
+    ),
+)
+
+
 @study(
     "a06",
     "attribution",
@@ -109,6 +134,7 @@ class Config(ClassifierOptions):
     config=Config,
     datasets=("shapes", "photos"),
     headline=("iou_gradcam_demo", "iou_ig_demo", "ig_steps_for_1pct"),
+    expect=EXPECT,
 )
 def run(ctx) -> None:
     cfg: Config = ctx.config
@@ -126,6 +152,8 @@ def run(ctx) -> None:
     with ctx.timer("clean_vs_adversarial_s"):
         regions = clean_vs_adversarial(ctx, cfg, clf, images)
     clean_vs_adversarial_section(ctx, cfg, clf, images, regions)
+    with ctx.timer("sanity_s"):
+        randomisation_check(ctx, cfg, clf, images, regions.clean)
 
     with ctx.timer("softmax_vs_logit_s"):
         saturation = softmax_vs_logit(cfg, clf, images)
