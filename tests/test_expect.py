@@ -166,3 +166,25 @@ def test_seeds_summary_over_separate_runs(tmp_path):
     assert s["verdict"]["acc"] == {"range": [0.5, 0.7], "mean_in_range": True, "seeds_in_range": 2}
     assert s["detectors_fired"] == {"x": 1}
     assert "0.7 +- 0.1" in (out / "summary.md").read_text()
+
+
+def test_pgd_stays_in_its_ball_and_beats_fgsm_on_an_honest_gradient():
+    import torch
+
+    from nndl.methods.fgsm import fgsm, pgd
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(48, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4)
+    )
+    x = torch.rand(64, 3, 4, 4)
+    y = model(x).argmax(1)  # attack the model's own predictions
+    eps = 0.03
+    x_pgd = pgd(model, x, y, eps, steps=10)
+    assert (x_pgd - x).abs().max() <= eps + 1e-6 and x_pgd.min() >= 0 and x_pgd.max() <= 1
+    flipped = {
+        "fgsm": (model(fgsm(model, x, y, eps)).argmax(1) != y).float().mean().item(),
+        "pgd": (model(x_pgd).argmax(1) != y).float().mean().item(),
+    }
+    assert 0 < flipped["fgsm"] <= flipped["pgd"], flipped
+    assert D.gradient_masking(flipped["fgsm"], flipped["pgd"]).passed
