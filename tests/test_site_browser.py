@@ -10,6 +10,7 @@ report into $NNDL_SCREENSHOTS (default: a temporary folder; the paths are printe
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -31,17 +32,24 @@ def _chromium() -> str | None:
     return next((path for name in CHROMIUM if (path := shutil.which(name))), None)
 
 
+def _missing() -> str | None:
+    """Why the browser test cannot run here (checked before the smoke run-all is paid for)."""
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if _chromium() is None:
+        return "no Chromium on PATH (apt-get install chromium, or set NNDL_CHROMIUM)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+
+
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
-    executable = _chromium()
-    if executable is None:
-        pytest.skip("no Chromium on PATH (apt-get install chromium, or set NNDL_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
         yield b
         b.close()
 
