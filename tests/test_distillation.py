@@ -44,3 +44,20 @@ def test_student_equal_to_teacher_has_no_soft_loss_and_step_logs():
     x = torch.randn(4, 3)
     loss, logs = make_step(2.0, 0.3)(model, (x, torch.arange(4), torch.randn(4, 2, 10)))
     assert loss.requires_grad and set(logs) == {"loss", "kd", "ce", "acc"}
+
+
+def test_unlabelled_images_feed_only_the_soft_term():
+    """Label -1 (the transfer set): the hard term is the mean over the labelled images only, and
+    a batch without labels has a hard term of 0, not NaN."""
+    rng = np.random.default_rng(1)
+    s, t = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    y = np.array([2, -1, 0, -1, -1, 3])
+    labelled = y >= 0
+    ce = -np.log(_softmax(s)[labelled][np.arange(3), y[labelled]]).mean()
+    _, soft, hard = distillation_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), 2.0, 0.5)
+    assert float(hard) == pytest.approx(ce, rel=1e-9)
+    p, q = _softmax(t / 2.0), _softmax(s / 2.0)  # the soft term still averages all six images
+    assert float(soft) == pytest.approx(4.0 * (p * np.log(p / q)).sum(1).mean(), rel=1e-9)
+    none = torch.full((6,), -1)
+    total, _, hard = distillation_loss(torch.tensor(s), torch.tensor(t), none, 2.0, 0.5)
+    assert float(hard) == 0.0 and torch.isfinite(total)

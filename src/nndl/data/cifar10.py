@@ -126,7 +126,7 @@ def _read_image_folder(folder: Path, split: str, limit_per_class: int):
     return np.stack(images), np.asarray(labels, np.int64)
 
 
-def _balanced_first(y, n: int):
+def balanced_first(y, n: int):
     """Indices of n examples, classes taking turns (each class's earliest first), in file order."""
     import numpy as np
 
@@ -165,7 +165,7 @@ def load_cifar10(root: Path, *, max_train: int = 0, max_test: int = 0, download:
             x, y = _read_pickles(folder, split)
         else:  # reads only as many files per class as the subset needs
             x, y = _read_image_folder(folder, split, -(-limit // 10) if limit else 0)
-        keep = _balanced_first(y, limit)
+        keep = balanced_first(y, limit)
         x, y = x[keep], y[keep]
         out += [np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0, y]
     return (*out, list(CLASS_NAMES))

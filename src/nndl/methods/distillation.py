@@ -10,6 +10,10 @@ T^2 keeps the soft term's gradients at the scale of the hard term's as T grows (
 the KL term scales as 1/T^2). Teacher logits are computed once and travel with each batch as a
 third array, (x, y, teacher_logits (B, K, C)): the training data has a fixed order per epoch and
 no augmentation, so no teacher runs during the student's training.
+
+Unlabelled images (Hinton et al.'s transfer set) carry the label -1: the soft term sees every
+image, the hard cross-entropy only the labelled ones of the batch (its mean over them; 0 when a
+batch has none).
 """
 
 from __future__ import annotations
@@ -27,17 +31,21 @@ def distillation_loss(student_logits, teacher_logits, y, temperature: float, alp
     p = F.softmax(teacher_logits / t, dim=-1).mean(dim=1)  # (B, C): the teachers' mean
     log_q = F.log_softmax(student_logits / t, dim=-1)
     soft = F.kl_div(log_q, p, reduction="batchmean") * t * t  # KL(p || q) * T^2
-    hard = F.cross_entropy(student_logits, y)
+    labelled = (y >= 0).float()  # no host sync: a mask, not an index
+    ce = F.cross_entropy(student_logits, y.clamp(min=0), reduction="none")
+    hard = (ce * labelled).sum() / labelled.sum().clamp(min=1)
     return (1 - alpha) * soft + alpha * hard, soft, hard
 
 
 def distillation_step(model, batch, *, temperature: float, alpha: float):
-    """The step function: batch = (x, y, teacher_logits (B, K, C))."""
+    """The step function: batch = (x, y, teacher_logits (B, K, C)); y = -1 for unlabelled images.
+    Logs are tensors (the loop sums them on the device); acc is over the labelled images."""
     x, y, teacher_logits = batch
     logits = model(x)
     loss, soft, hard = distillation_loss(logits, teacher_logits, y, temperature, alpha)
-    acc = (logits.argmax(1) == y).float().mean()
-    return loss, {"loss": loss.item(), "kd": soft.item(), "ce": hard.item(), "acc": acc.item()}
+    labelled = (y >= 0).float()
+    acc = ((logits.argmax(1) == y).float() * labelled).sum() / labelled.sum().clamp(min=1)
+    return loss, {"loss": loss.detach(), "kd": soft.detach(), "ce": hard.detach(), "acc": acc}
 
 
 def make_step(temperature: float, alpha: float):
