@@ -7,7 +7,8 @@
 2. a reduced `full` step: one training step of each of a01's full models at their native input
    size (batch 64, bf16 autocast where supported, channels_last) and of a15's BERT-base
    (batch 32 x 128 tokens), forward / backward / optimizer times;
-3. `nndl bench` on the GPU: the loop's overhead, autocast against float32, a01's FLOP/s share;
+3. `nndl bench` on the GPU: the loop's overhead, autocast against float32, a01's FLOP/s share,
+   torch.compile against eager;
 4. `torchrun --nproc_per_node 2` on one study (a08 smoke): one run folder, complete (on CUDA
    when there are two GPUs, else on the CPU's gloo backend, and the table says so).
 
@@ -129,7 +130,17 @@ def full_steps(deadline: float) -> None:
 
 def bench_on_gpu(out: Path) -> None:
     code, secs, tail = _nndl(
-        ["bench", "--device", "cuda", "--only", "loop,amp,flops", "--out", str(out)], 240
+        [
+            "bench",
+            "--device",
+            "cuda",
+            "--only",
+            "loop,amp,flops,compile",
+            "--compile",
+            "--out",
+            str(out),
+        ],
+        240,
     )
     reports = sorted((out / "bench").glob("*/timings.json"))
     detail = tail
