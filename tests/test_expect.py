@@ -188,3 +188,53 @@ def test_pgd_stays_in_its_ball_and_beats_fgsm_on_an_honest_gradient():
     }
     assert 0 < flipped["fgsm"] <= flipped["pgd"], flipped
     assert D.gradient_masking(flipped["fgsm"], flipped["pgd"]).passed
+
+
+def test_run_with_seeds_writes_one_summary_and_a_verdict_per_run(tmp_path):
+    from dataclasses import dataclass
+
+    from typer.testing import CliRunner
+
+    from nndl import registry
+    from nndl.cli import app
+    from nndl.config import opt
+
+    @dataclass(frozen=True)
+    class Cfg:
+        value: int = opt(3, "a number")
+
+    def run(ctx):
+        ctx.metrics["acc"] = 0.5 + 0.1 * ctx.seed  # seed 2 lands outside the range below
+        ctx.metrics["loss"] = 1.0
+        ctx.check(D.posterior_collapse([0.0, 0.5]))
+
+    registry.study(
+        "z97",
+        "fake-seeds",
+        "Seeds",
+        config=Cfg,
+        headline=("acc",),
+        expect=(Expect("acc", quick=(0.4, 0.65)),),
+        checks=(
+            lambda m: D.better_than("acc vs loss", m["acc"], m["loss"], "acc", "loss"),
+            lambda m: D.better_than("absent", m["nothing"], 0, "a", "b"),  # skipped: no input
+        ),
+    )(run)
+    try:
+        result = CliRunner().invoke(app, ["run", "z97", "--seeds", "0,1,2", "--out", str(tmp_path)])
+    finally:
+        registry._STUDIES.pop("z97")
+    assert result.exit_code == 0, result.output  # out of range is not an error
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "OUTSIDE: acc" in said and "check fired: acc vs loss" in said
+    runs = sorted(p for p in (tmp_path / "z97").iterdir() if (p / "manifest.json").exists())
+    assert [json.loads((p / "manifest.json").read_text())["seed"] for p in runs] == [0, 1, 2]
+    metrics = json.loads((runs[2] / "metrics.json").read_text())
+    assert metrics["verdict"]["summary"] == {"checked": 1, "in": 0, "out": 1, "missing": 0}
+    assert [c["name"] for c in metrics["detectors"]] == ["VAE posterior collapse", "acc vs loss"]
+    md = (runs[0] / "report.md").read_text()
+    assert md.index("## Verdict") < md.index("## Checks")
+    (summary,) = (tmp_path / "z97").glob("seeds-*/summary.json")
+    s = json.loads(summary.read_text())
+    assert s["seeds"] == [0, 1, 2] and s["numbers"]["acc"]["mean"] == pytest.approx(0.6)
+    assert s["verdict"]["acc"]["seeds_in_range"] == 2 and s["detectors_fired"] == {"acc vs loss": 3}
