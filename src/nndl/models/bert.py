@@ -261,17 +261,29 @@ class BertForMaskedLM(nn.Module):
 
 
 class BertForSequenceClassification(nn.Module):
-    """logits = W · Dropout(pooled [CLS]) + b."""
+    """logits = W · Dropout(sentence vector) + b, the sentence vector being the pooled [CLS]
+    (BERT's) or, with pooling="mean", the mean of the last layer over the real tokens (the
+    vector Sentence-BERT models such as all-MiniLM-L6-v2 were trained to produce; their [CLS]
+    pooler was never trained)."""
 
-    def __init__(self, bert: BertModel, num_classes: int):
+    def __init__(self, bert: BertModel, num_classes: int, pooling: str = "cls"):
         super().__init__()
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean'; got '{pooling}'")
         self.bert = bert
+        self.pooling = pooling
         self.dropout = nn.Dropout(bert.config.dropout)
         self.classifier = nn.Linear(bert.config.hidden_size, num_classes)
         bert._init(self.classifier)
 
     def forward_features(self, input_ids, token_type_ids=None, attention_mask=None):
-        return self.bert(input_ids, token_type_ids, attention_mask).pooled  # (B, H)
+        out = self.bert(input_ids, token_type_ids, attention_mask)
+        if self.pooling == "cls":
+            return out.pooled  # (B, H)
+        if attention_mask is None:
+            return out.last_hidden_state.mean(1)
+        m = attention_mask[..., None].to(out.last_hidden_state.dtype)  # (B, T, 1)
+        return (out.last_hidden_state * m).sum(1) / m.sum(1).clamp(min=1)  # (B, H)
 
     def forward_head(self, features):
         return self.classifier(self.dropout(features))  # (B, num_classes)

@@ -45,7 +45,7 @@ class Config:
     tasks: tuple[str, ...] = opt(TASKS, "which fine-tuning tasks to run (sentiment, qa, nli)")
     num_train: int = opt(4000, "generated tasks: training examples per task")
     num_test: int = opt(200, "generated tasks: test examples per task")
-    max_train: int = opt(0, "real tasks: use at most this many training examples (0 = all)")
+    max_train: int = opt(4000, "real tasks: use at most this many training examples (0 = all)")
     max_test: int = opt(0, "real tasks: evaluate on at most this many examples (0 = all)")
     nli_train_split: Literal["train", "dev"] = opt(
         "train", "SNLI split to fine-tune on; 'dev' trains on dev and tests on test"
@@ -64,7 +64,21 @@ class Config:
     mlm_prob: float = opt(0.15, "fraction of tokens chosen as MLM targets (80/10/10 of them)")
     max_pretrain_sequences: int = opt(0, "use at most this many corpus sequences (0 = all)")
     # -- fine-tuning
-    max_len: int = opt(64, "tokens per classification input (pairs included)")
+    max_len: int = opt(
+        64,
+        "scratch model: most tokens per classification input (pairs included); each task's "
+        "length is chosen from its data up to this",
+    )
+    length_coverage: float = opt(
+        0.9,
+        "each task's input length holds this share of its training inputs whole (a quantile "
+        "of their token lengths), up to the model's cap",
+    )
+    truncation: Literal["head_tail", "head"] = opt(
+        "head_tail",
+        "a longer single text keeps its first quarter and last three quarters of the tokens "
+        "(Sun et al. 2019: reviews open and close with the verdict), or only its head",
+    )
     qa_max_len: int = opt(64, "tokens per QA window: [CLS] question [SEP] context [SEP]")
     doc_stride: int = opt(32, "QA: a new window starts every doc_stride context tokens")
     max_answer_len: int = opt(10, "QA: longest answer span in tokens")
@@ -79,15 +93,34 @@ class Config:
     baseline_epochs: int = opt(2, "fine-tuning epochs of the pretrained baseline")
     baseline_lr: float = opt(2e-4, "fine-tuning peak learning rate of the pretrained baseline")
     baseline_batch_size: int = opt(8, "fine-tuning batch size of the baseline")
+    baseline_max_len: int = opt(
+        128,
+        "baseline: most tokens per classification input, a cost budget (its position limit "
+        "caps it too); each task's length is chosen from its data up to this",
+    )
     baseline_max_train: tuple[int, ...] = opt(
         (400, 320, 640),
-        "per task (sentiment, qa, nli): the baseline fine-tunes on at most this "
-        "many examples (0 = all); it costs ~25x the scratch model per token",
+        "generated tasks, per task (sentiment, qa, nli): the baseline fine-tunes on at most "
+        "this many examples (0 = all); it costs ~25x the scratch model per token",
+    )
+    baseline_train_tokens: int = opt(
+        65536,
+        "real tasks: the baseline fine-tunes on at most this many tokens per epoch (examples "
+        "x the task's max_len), a cost budget (0 = all examples)",
+    )
+    baseline_pooling: Literal["mean", "cls"] = opt(
+        "mean",
+        "baseline's sentence vector for classification: the mean of its last layer (what "
+        "all-MiniLM-L6-v2 was trained to produce) or the pooled [CLS] (BERT's NSP-trained one)",
     )
     freeze_baseline_embeddings: bool = opt(
         True, "keep the baseline's token-embedding matrix fixed (half of MiniLM's parameters)"
     )
-    ablation: bool = opt(False, "also fine-tune the scratch model from random weights")
+    ablation: bool = opt(
+        True,
+        "also fine-tune the scratch model from random weights (same recipe): does MLM "
+        "pretraining help it?",
+    )
     check_weights: bool = opt(
         True, "run the baseline's weights through both the scratch code and transformers"
     )
@@ -107,10 +140,13 @@ class Config:
             "num_epochs": 1,
             "baseline_epochs": 1,
             "baseline_max_train": (16, 16, 16),
+            "baseline_train_tokens": 2048,
+            "max_train": 200,
             "check_weights": False,
             "qa_max_len": 48,
             "doc_stride": 24,
             "max_len": 48,
+            "baseline_max_len": 48,
         },
         "full": {
             "corpus": "wikitext-103",
@@ -137,13 +173,19 @@ class Config:
             "baseline_epochs": 3,
             "baseline_lr": 3e-5,
             "baseline_max_train": (0, 0, 0),
+            "baseline_train_tokens": 0,
+            "max_train": 0,
             "baseline_batch_size": 32,
+            "baseline_max_len": 512,
+            "baseline_pooling": "cls",
             "freeze_baseline_embeddings": False,
             "ablation": False,
         },
     }
 
     def __post_init__(self):
+        if not 0 < self.length_coverage <= 1:
+            raise ConfigError(f"length_coverage must be in (0, 1]; got {self.length_coverage}.")
         bad = [t for t in self.tasks if t not in TASKS]
         if bad or not self.tasks:
             raise ConfigError(f"Unknown task(s) {bad} in tasks; valid: {', '.join(TASKS)}.")
@@ -153,8 +195,12 @@ class Config:
                 f"{', '.join(TASKS)}; got {self.baseline_max_train}."
             )
 
-    def baseline_cap(self, task: str) -> int:
-        return self.baseline_max_train[TASKS.index(task)]
+    def baseline_cap(self, task: str, generated: bool, max_len: int) -> int:
+        """Most training examples for the baseline (0 = all): a count on generated tasks, a
+        token budget on real ones."""
+        if generated:
+            return self.baseline_max_train[TASKS.index(task)]
+        return self.baseline_train_tokens // max_len if self.baseline_train_tokens else 0
 
     def scratch_config(self, vocab_size: int):
         from nndl.models.bert import BertConfig
@@ -195,6 +241,11 @@ class Config:
             f"{c.hidden_size} embeddings), pretrained {self.pretrain_epochs} epochs of MLM",
             f"fine-tuning: {', '.join(self.tasks)}; scratch {self.num_epochs} epochs, baseline "
             f"'{self.baseline}' {self.baseline_epochs} epochs",
+            f"inputs: each task's length holds {self.length_coverage:.0%} of its training "
+            f"inputs, at most {self.max_len} tokens (scratch) and {self.baseline_max_len} "
+            f"(baseline); longer texts cut {self.truncation.replace('_', '+')}; the baseline "
+            f"trains on at most {self.baseline_train_tokens:,} tokens per epoch of a real task"
+            + (", the scratch model also from random weights (ablation)" if self.ablation else ""),
             f"cost per token (forward+backward): scratch ~{_mflops(c, self.seq_len):.1f} MFLOP, "
             f"MiniLM ~66 MFLOP, bert-base ~520 MFLOP; quick is ~4 min on 2 CPU cores, full "
             f"(WikiText-103 pretraining, bert-base fine-tuning) hours on a GPU",
@@ -252,7 +303,7 @@ def run(ctx) -> None:
 
     base_cfg = _architecture_section(ctx, cfg, base_folder)
     scratch = _pretraining_section(ctx, cfg, corpus, base_folder)
-    contenders = _contenders(cfg, scratch, base_folder)
+    contenders = _contenders(cfg, scratch, base_folder, base_cfg)
     results = _finetuning_section(ctx, cfg, tasks, contenders)
     _size_section(ctx, cfg, scratch, base_cfg)
     _findings(ctx, cfg, tasks, scratch, contenders, results)
@@ -341,6 +392,8 @@ def _pretraining_section(ctx, cfg: Config, corpus, base_folder: Path | None) -> 
             "mlm_heldout_loss": last["val_loss"],
             "mlm_heldout_masked_acc": last["val_masked_acc"],
             "mlm_heldout_perplexity": math.exp(last["val_loss"]),
+            "mlm_unigram_heldout_masked_acc": meta["unigram_masked_acc"],
+            "mlm_unigram_heldout_loss": meta["unigram_loss"],
             "mlm_curve": [{k: e[k] for k in curve_keys} for e in history],
         }
     )
@@ -359,9 +412,14 @@ def _pretraining_section(ctx, cfg: Config, corpus, base_folder: Path | None) -> 
         f"a random token, 10% unchanged. The held-out text is masked once and scored every epoch. "
         f"Built in {meta['seconds']:.0f} s"
         + (" (loaded from the cache in this run)." if cached else " in this run.")
+        + f" Word frequency alone, the reference for what pretraining learned: always guessing "
+        f"the most frequent training piece gets {meta['unigram_masked_acc']:.1%} of the held-out "
+        f"masked tokens, and the training unigram distribution's cross-entropy on them is "
+        f"{meta['unigram_loss']:.2f} nats (the model: {last['val_masked_acc']:.1%}, "
+        f"{last['val_loss']:.2f} nats)."
     )
     rep.figure(
-        mlm_curves(history, tok.get_vocab_size()),
+        mlm_curves(history, tok.get_vocab_size(), meta),
         "mlm_curves",
         "MLM pretraining: loss, masked-token accuracy and held-out perplexity per epoch",
     )
@@ -384,9 +442,9 @@ def _pretraining_section(ctx, cfg: Config, corpus, base_folder: Path | None) -> 
 # -- 3. fine-tuning, task by task -----------------------------------------------------------------
 
 
-def _contenders(cfg: Config, scratch: Scratch, base_folder: Path | None) -> list:
+def _contenders(cfg: Config, scratch: Scratch, base_folder: Path | None, base_cfg) -> list:
     """The scratch BERT, its ablation from random weights (ablation=true) and the pretrained
-    baseline, each with its tokenizer and fine-tuning recipe."""
+    baseline, each with its tokenizer, fine-tuning recipe and input-length cap."""
     import copy
 
     from nndl.data.text_tasks import load_tokenizer
@@ -395,7 +453,7 @@ def _contenders(cfg: Config, scratch: Scratch, base_folder: Path | None) -> list
     from nndl.studies.a15_bert.finetune import Contender
 
     scfg = scratch.mlm_model.bert.config
-    recipe = (cfg.num_epochs, cfg.lr, cfg.batch_size)
+    recipe = (cfg.num_epochs, cfg.lr, cfg.batch_size, min(cfg.max_len, scfg.max_position))
     out = [
         Contender(
             "scratch",
@@ -425,6 +483,8 @@ def _contenders(cfg: Config, scratch: Scratch, base_folder: Path | None) -> list
                 cfg.baseline_epochs,
                 cfg.baseline_lr,
                 cfg.baseline_batch_size,
+                min(cfg.baseline_max_len, base_cfg.max_position),
+                cfg.baseline_pooling,
                 cfg.baseline_cap,
             )
         )
@@ -456,7 +516,8 @@ def _finetuning_section(ctx, cfg: Config, tasks: dict, contenders: list) -> dict
         "tokenization",
         "One test input through both tokenizers ([CLS] and [SEP] included)",
     )
-    rows, results = [], {}
+    rep.text(_budgets(cfg, contenders))
+    rows, length_rows, results = [], [], {}
     for task_key, (train, test, src) in tasks.items():
         task = TASK_SPECS[task_key]
         r = results[task_key] = TaskResult(task.lexical(train, test))
@@ -471,6 +532,24 @@ def _finetuning_section(ctx, cfg: Config, tasks: dict, contenders: list) -> dict
             m[f"{prefix}_steps"] = run.steps
             m[f"{prefix}_train_loss"] = run.train_loss
             m[f"{prefix}_mean_tokens"] = run.mean_tokens
+            m[f"{prefix}_max_len"] = run.lengths.max_len
+            m[f"{prefix}_tokens_p90"] = run.lengths.p90
+            m[f"{prefix}_truncated_share"] = run.lengths.truncated
+            m[f"{prefix}_test_truncated_share"] = run.lengths.test_truncated
+            length_rows.append(
+                {
+                    "task": task.title,
+                    "model": c.label,
+                    "tokens (mean)": run.lengths.mean,
+                    "tokens (90th pct)": run.lengths.p90,
+                    "longest": run.lengths.longest,
+                    "cap": task.length_cap(cfg, c.max_len),
+                    "max_len": run.lengths.max_len,
+                    "train longer": run.lengths.truncated,
+                    "test longer": run.lengths.test_truncated,
+                    "longer inputs": task.cut(cfg),
+                }
+            )
             rows.append(
                 {
                     "task": task.title,
@@ -503,11 +582,50 @@ def _finetuning_section(ctx, cfg: Config, tasks: dict, contenders: list) -> dict
         "Test results per task: fine-tuned models and word-counting "
         "baselines (accuracy in [0, 1]; EM and F1 in percent)",
     )
+    rep.table(
+        length_rows,
+        "lengths",
+        f"Input lengths in tokens ([CLS]/[SEP] included), per task and tokenizer: max_len holds "
+        f"{cfg.length_coverage:.0%} of the training inputs whole, within the model's cap (its "
+        f"position limit or cost budget: max_len for the scratch model, baseline_max_len for "
+        f"the baseline); 'longer' is the share of inputs that exceed it",
+    )
     labels = {c.key: c.label for c in contenders}
     rep.figure(
         task_bars(results, labels), "tasks", "Scratch vs pretrained vs word-counting baselines"
     )
     return results
+
+
+def _budgets(cfg: Config, contenders: list) -> str:
+    """The fine-tuning recipes and budgets, in words."""
+    parts = [
+        f"Budgets. Real data is capped at {cfg.max_train:,} training examples per task "
+        if cfg.max_train
+        else "Budgets. Real data is used whole "
+    ]
+    parts.append(f"(generated tasks are made at {cfg.num_train:,}). ")
+    for c in contenders:
+        parts.append(
+            f"{c.label}: {c.num_epochs} epochs, batch {c.batch_size}, peak lr {c.lr:g} (AdamW, "
+            f"10% warmup, linear decay), inputs of at most {c.max_len} tokens"
+        )
+        if c.key == "pretrained":
+            parts.append(
+                f", on at most {cfg.baseline_max_train} examples of the generated tasks "
+                f"(sentiment, qa, nli) and "
+                + (
+                    f"{cfg.baseline_train_tokens:,} tokens per epoch (examples x max_len) of "
+                    "a real task"
+                    if cfg.baseline_train_tokens
+                    else "all of a real task"
+                )
+                + f"; token embeddings {'frozen' if cfg.freeze_baseline_embeddings else 'trained'}"
+                f", sentence vector: "
+                + ("mean of the last layer" if c.pooling == "mean" else "pooled [CLS]")
+            )
+        parts.append(". ")
+    return "".join(parts).strip()
 
 
 # -- 4. size and compute --------------------------------------------------------------------------
@@ -596,7 +714,17 @@ def _findings(ctx, cfg: Config, tasks: dict, scratch: Scratch, contenders, resul
         f"uniform guess over the vocabulary is {math.log(m['vocab_size']):.2f}), masked-token "
         f"accuracy {first['val_masked_acc']:.1%} → {last['val_masked_acc']:.1%} over "
         f"{m['pretrain_steps']} steps; the train-held-out gap at the end is "
-        f"{last['val_loss'] - last['train_loss']:+.2f} nats."
+        f"{last['val_loss'] - last['train_loss']:+.2f} nats. Word frequency alone scores "
+        f"{m['mlm_unigram_heldout_masked_acc']:.1%} (the most frequent piece every time) and "
+        f"{m['mlm_unigram_heldout_loss']:.2f} nats (unigram distribution): "
+        + (
+            "the model predicts masked pieces better than their frequency does, so it uses the "
+            "context."
+            if last["val_loss"] < m["mlm_unigram_heldout_loss"]
+            and last["val_masked_acc"] > m["mlm_unigram_heldout_masked_acc"]
+            else "the model is not yet better than word frequency on both counts, so little of "
+            "the context was learned."
+        )
     )
     fill_rows = scratch.fill_rows
     if fill_rows:
@@ -633,6 +761,16 @@ def _findings(ctx, cfg: Config, tasks: dict, scratch: Scratch, contenders, resul
             f"{task.title} ({task.metric_label}, %): "
             f"best word-counting baseline ({best.name}) {best.value * task.scale:.1f}; "
             f"{', '.join(parts)}{note}."
+        )
+    for t in tasks:
+        runs = results[t].runs
+        cut = [f"{c.label} {runs[c.key].lengths.truncated:.0%}" for c in contenders]
+        lens = runs[contenders[-1].key].lengths
+        out.append(
+            f"{TASK_SPECS[t].title} inputs: {lens.mean:.0f} tokens on average, 90% within "
+            f"{lens.p90:.0f}, the longest {lens.longest} ({contenders[-1].label}'s tokenizer); "
+            f"max_len {', '.join(f'{runs[c.key].lengths.max_len} ({c.label})' for c in contenders)}"
+            f"; training inputs longer than that: {', '.join(cut)} ({TASK_SPECS[t].cut(cfg)})."
         )
     generated = [t for t in tasks if TASK_SPECS[t].generated(cfg)]
     out.append(

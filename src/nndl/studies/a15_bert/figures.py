@@ -7,7 +7,7 @@ import math
 from nndl.studies.a15_bert.tasks import TASK_SPECS
 
 
-def mlm_curves(history, vocab_size: int):
+def mlm_curves(history, vocab_size: int, meta: dict):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,13 +19,16 @@ def mlm_curves(history, vocab_size: int):
     ax.plot(ep, [e["train_loss"] for e in history], "-o", ms=3, label="train (dynamic masks)")
     ax.plot(ep, [e["val_loss"] for e in history], "-s", ms=3, label="held-out (fixed masks)")
     ax.axhline(math.log(vocab_size), ls=":", c="grey", label=f"uniform guess ln {vocab_size}")
+    ax.axhline(meta["unigram_loss"], ls="--", c="C2", label="unigram frequencies (held-out)")
     ax.set(xlabel="epoch", ylabel="MLM cross-entropy (nats)", title="loss")
     ax = axes[1]
     ax.plot(ep, [e["train_masked_acc"] for e in history], "-o", ms=3, label="train")
     ax.plot(ep, [e["val_masked_acc"] for e in history], "-s", ms=3, label="held-out")
+    ax.axhline(meta["unigram_masked_acc"], ls="--", c="C2", label="most frequent piece (held-out)")
     ax.set(xlabel="epoch", ylabel="masked tokens predicted exactly", title="masked-token accuracy")
     ax = axes[2]
-    ax.plot(ep, [math.exp(e["val_loss"]) for e in history], "-s", ms=3, c="C1")
+    ax.plot(ep, [math.exp(e["val_loss"]) for e in history], "-s", ms=3, c="C1", label="model")
+    ax.axhline(math.exp(meta["unigram_loss"]), ls="--", c="C2", label="unigram frequencies")
     ax.set(
         xlabel="epoch",
         ylabel="exp(held-out loss)",
@@ -36,6 +39,7 @@ def mlm_curves(history, vocab_size: int):
         ax.set_xticks(ep[:: len(ep) // 12 + 1])  # epochs are whole numbers
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
+    axes[2].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

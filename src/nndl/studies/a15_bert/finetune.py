@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nndl.studies.a15_bert.tasks import Lexical, Task
+from nndl.studies.a15_bert.tasks import Lengths, Lexical, Task
 from nndl.studies.a15_bert.training import train_model
 
 if TYPE_CHECKING:
@@ -26,7 +26,10 @@ class Contender:
     num_epochs: int
     lr: float
     batch_size: int
-    cap: Callable[[str], int] | None = None  # task -> most training examples (0 = all)
+    max_len: int  # most tokens per input: the model's position limit or a cost budget
+    pooling: str = "cls"  # sentence vector of the classification heads: "cls" or "mean"
+    # (task key, generated?, max_len) -> most training examples (0 = all)
+    cap: Callable[[str, bool, int], int] | None = None
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Run:
     """One contender fine-tuned on one task and scored on its test set."""
 
     scores: dict  # metric -> value
+    lengths: Lengths  # the inputs' token lengths and the input length chosen from them
     train_examples: int
     steps: int
     train_loss: float
@@ -50,18 +54,22 @@ class TaskResult:
 
 
 def finetune(ctx, cfg: Config, task: Task, c: Contender, train, test) -> Run:
-    """Fine-tune a fresh copy of `c` on `train` (at most c.cap examples) and score it on `test`."""
+    """Fine-tune a fresh copy of `c` on `train` (at most c.cap examples) and score it on `test`.
+    The input length is chosen from the training inputs' token lengths (Task.lengths)."""
     import torch
 
     from nndl.data.text_tasks import mean_length, subsample
 
     torch.manual_seed(ctx.seed)  # same head initialisation for every run of a task
-    sub, cap = train, c.cap(task.key) if c.cap else 0
+    lengths = task.lengths(
+        c.tokenizer, train, test, cfg.length_coverage, task.length_cap(cfg, c.max_len)
+    )
+    sub, cap = train, c.cap(task.key, task.generated(cfg), lengths.max_len) if c.cap else 0
     if cap and len(train) > cap:
         sub = task.take(train, subsample(len(train), cap, ctx.seed))
-    enc, targets, _ = task.encode(c.tokenizer, sub, cfg)
-    test_enc, _, test_features = task.encode(c.tokenizer, test, cfg)
-    model = task.head(c.make_bert())
+    enc, targets, _ = task.encode(c.tokenizer, sub, lengths.max_len, cfg)
+    test_enc, _, test_features = task.encode(c.tokenizer, test, lengths.max_len, cfg)
+    model = task.head(c.make_bert(), c.pooling)
     arrays = [torch.as_tensor(enc[k]) for k in ("input_ids", "token_type_ids", "attention_mask")]
     arrays += [torch.as_tensor(t) for t in targets]
     hist, secs, steps = train_model(
@@ -78,6 +86,7 @@ def finetune(ctx, cfg: Config, task: Task, c: Contender, train, test) -> Run:
     scores = task.score(model, test_enc, test_features, test, 64, cfg)
     return Run(
         scores=scores,
+        lengths=lengths,
         train_examples=len(sub),
         steps=steps,
         train_loss=hist.last("train_loss"),

@@ -48,7 +48,7 @@ def pretrain(ctx, cfg: Config, corpus_train, corpus_held):
         "max_seq": cfg.max_pretrain_sequences,
         "seed": ctx.seed,
         "max_position": cfg.scratch_config(0).max_position,
-        "v": 1,
+        "v": 2,
     }
 
     def build(folder: Path) -> dict:
@@ -95,6 +95,7 @@ def pretrain(ctx, cfg: Config, corpus_train, corpus_held):
             "steps": steps,
             "train_sequences": len(train_ids),
             "held_sequences": len(held_ids),
+            **unigram_baseline(train_ids, held_labels, tok.get_vocab_size(), sp.values()),
             "epoch_seconds": hist.epoch_seconds,
         }
 
@@ -105,6 +106,26 @@ def pretrain(ctx, cfg: Config, corpus_train, corpus_held):
     model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
     history = json.loads((folder / "history.json").read_text())
     return tok, model, history, meta, cached
+
+
+def unigram_baseline(train_ids, held_labels, vocab_size: int, special) -> dict:
+    """What word frequency alone scores on the held-out masked tokens: always guessing the most
+    frequent training piece (accuracy), and the cross-entropy of the training unigram
+    distribution, add-one smoothed over the ordinary pieces (nats). A pretrained model that does
+    not beat these has learned frequencies, not context."""
+    from nndl.methods.mlm import IGNORE
+
+    ordinary = np.ones(vocab_size, dtype=bool)
+    ordinary[list(special)] = False
+    counts = np.bincount(np.asarray(train_ids).ravel(), minlength=vocab_size) * ordinary
+    p = np.where(ordinary, counts + 1.0, 0.0)
+    p /= p.sum()
+    targets = np.asarray(held_labels).ravel()
+    targets = targets[targets != IGNORE]
+    return {
+        "unigram_masked_acc": float(np.mean(targets == counts.argmax())),
+        "unigram_loss": float(-np.log(p[targets]).mean()),
+    }
 
 
 def fill_mask_examples(tok, mlm_model, texts, n: int = 4, k: int = 3) -> list[dict]:

@@ -9,6 +9,7 @@ which one it holds.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -105,6 +106,35 @@ def _bag_of_words(train, test, feats_fit, feats) -> list[Lexical]:
     ]
 
 
+# -- input lengths --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """Token lengths of one task's inputs under one tokenizer, and the input length chosen."""
+
+    max_len: int  # chosen: holds `coverage` of the training inputs, within the model's cap
+    mean: float  # tokens per training input before truncation ([CLS]/[SEP] included)
+    p90: float
+    longest: int
+    truncated: float  # share of training inputs longer than max_len
+    test_truncated: float  # the same on the test set
+
+
+def measure_lengths(train_lengths, test_lengths, coverage: float, cap: int) -> Lengths:
+    from nndl.data.text_tasks import choose_max_len
+
+    max_len = choose_max_len(train_lengths, coverage, cap)
+    return Lengths(
+        max_len=max_len,
+        mean=float(np.mean(train_lengths)),
+        p90=float(np.quantile(train_lengths, 0.9)),
+        longest=int(np.max(train_lengths)),
+        truncated=float(np.mean(train_lengths > max_len)),
+        test_truncated=float(np.mean(test_lengths > max_len)),
+    )
+
+
 # -- the tasks ------------------------------------------------------------------------------------
 
 
@@ -118,6 +148,10 @@ class Task:
     scale: ClassVar[int] = 100  # points per unit of the metric (accuracy is in [0, 1])
     step: ClassVar[Callable] = staticmethod(classify_step)
 
+    def length_cap(self, cfg, model_cap: int) -> int:
+        """The longest input this task may give a model whose own cap is `model_cap`."""
+        return model_cap
+
     def source(self, cfg) -> str:
         return getattr(cfg, self.key)
 
@@ -130,10 +164,10 @@ class Task:
     def fmt(self, v: float) -> str:
         return f"{v:.0%}"
 
-    def head(self, bert):
+    def head(self, bert, pooling: str = "cls"):
         from nndl.models.bert import BertForSequenceClassification
 
-        return BertForSequenceClassification(bert, self.num_classes)
+        return BertForSequenceClassification(bert, self.num_classes, pooling)
 
     def score(self, model, enc, features, test, batch_size, cfg) -> dict:
         logits = predict(model, enc, batch_size)
@@ -142,10 +176,24 @@ class Task:
 
 @dataclass
 class ClassificationTask(Task):
-    def encode(self, tok, data, cfg):
+    def lengths(self, tok, train, test, coverage: float, cap: int) -> Lengths:
+        from nndl.data.text_tasks import token_lengths
+
+        return measure_lengths(
+            token_lengths(tok, train.texts), token_lengths(tok, test.texts), coverage, cap
+        )
+
+    def cut(self, cfg) -> str:
+        """How an input longer than max_len is shortened."""
+        if cfg.truncation == "head_tail":
+            return "head + tail: first 1/4 and last 3/4 of the tokens kept"
+        return "head: the first tokens kept"
+
+    def encode(self, tok, data, max_len: int, cfg):
         from nndl.data.text_tasks import encode
 
-        return encode(tok, data.texts, max_len=cfg.max_len), (data.labels,), None
+        enc = encode(tok, data.texts, max_len=max_len, truncation=cfg.truncation)
+        return enc, (data.labels,), None
 
     def lexical(self, train, test) -> list[Lexical]:
         return _bag_of_words(train, test, lambda d: d.texts, lambda vec, d: vec.transform(d.texts))
@@ -159,16 +207,30 @@ class ClassificationTask(Task):
 
 @dataclass
 class PairTask(Task):
-    def encode(self, tok, data, cfg):
+    def lengths(self, tok, train, test, coverage: float, cap: int) -> Lengths:
+        from nndl.data.text_tasks import token_lengths
+
+        return measure_lengths(
+            token_lengths(tok, train.premises, train.hypotheses),
+            token_lengths(tok, test.premises, test.hypotheses),
+            coverage,
+            cap,
+        )
+
+    def cut(self, cfg) -> str:
+        return "the longer text of the pair loses tokens from its end first"
+
+    def encode(self, tok, data, max_len: int, cfg):
+        """Pairs are cut longest side first (the hypothesis is short; the premise gives way)."""
         from nndl.data.text_tasks import encode
 
-        enc = encode(tok, data.premises, data.hypotheses, max_len=cfg.max_len)
+        enc = encode(tok, data.premises, data.hypotheses, max_len=max_len)
         return enc, (data.labels,), None
 
-    def head(self, bert):
+    def head(self, bert, pooling: str = "cls"):
         from nndl.models.bert import BertForPairClassification
 
-        return BertForPairClassification(bert, self.num_classes)
+        return BertForPairClassification(bert, self.num_classes, pooling)
 
     def lexical(self, train, test) -> list[Lexical]:
         import scipy.sparse as sp
@@ -198,10 +260,27 @@ class SpanTask(Task):
     def fmt(self, v: float) -> str:
         return f"{v:.1f}"
 
-    def encode(self, tok, data, cfg):
+    def lengths(self, tok, train, test, coverage: float, cap: int) -> Lengths:
+        """QA keeps its configured window (qa_max_len): a longer context is read in windows
+        sliding by doc_stride, not cut, so 'truncated' here is the share read in several."""
+        from nndl.data.text_tasks import token_lengths
+
+        def lens(d):
+            return token_lengths(tok, [ex.question for ex in d], [ex.context for ex in d])
+
+        window = measure_lengths(lens(train), lens(test), 1.0, cap)
+        return dataclasses.replace(window, max_len=cap)  # the configured window, always
+
+    def length_cap(self, cfg, model_cap: int) -> int:
+        return min(cfg.qa_max_len, model_cap)
+
+    def cut(self, cfg) -> str:
+        return f"not cut: read in windows of max_len tokens starting every {cfg.doc_stride}"
+
+    def encode(self, tok, data, max_len: int, cfg):
         from nndl.methods import squad
 
-        f = squad.make_features(tok, data, max_len=cfg.qa_max_len, doc_stride=cfg.doc_stride)
+        f = squad.make_features(tok, data, max_len=max_len, doc_stride=cfg.doc_stride)
         enc = {
             "input_ids": f.input_ids,
             "token_type_ids": f.token_type_ids,
@@ -209,7 +288,8 @@ class SpanTask(Task):
         }
         return enc, (f.start_positions, f.end_positions), f
 
-    def head(self, bert):
+    def head(self, bert, pooling: str = "cls"):
+        """Span heads read every token; `pooling` does not apply."""
         from nndl.models.bert import BertForSpanExtraction
 
         return BertForSpanExtraction(bert)
