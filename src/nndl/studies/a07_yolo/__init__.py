@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from nndl.config import opt
+from nndl.expect import Expect
 from nndl.registry import study
 
 YOLO_MODELS = ("yolov8n", "yolo11n", "yolo12n")
@@ -121,6 +122,39 @@ class Config:
         ]
 
 
+# What the headline numbers should be (the verdict table that opens the report; nndl.expect).
+# mAP@0.5 (COCO protocol, pycocotools) on the validation split of the face data. Quick: rendered
+# face scenes, every model from scratch, measured 0.29 / 0.09 / 0.08. Full: WIDER FACE val, all
+# difficulty levels together (closest to WIDER's "hard" setting).
+EXPECT = (
+    Expect(
+        "face_yolov8n_map_50",
+        quick=(0.1, 0.6),
+        full=(0.5, 0.9),
+        split="val",
+        source="YOLOv8n-face (derronqi/yolov8-face README): WIDER val AP easy 0.945, medium "
+        "0.922, hard 0.790",
+    ),
+    Expect(
+        "haar_map_50",
+        quick=(0.02, 0.25),
+        full=(0.05, 0.45),
+        split="val",
+        epoch_rule="n/a",
+        source="Viola-Jones on WIDER FACE val (Yang et al. 2016, Fig. 9): AP easy 0.412, medium "
+        "0.333, hard 0.137",
+    ),
+    Expect(
+        "yolov1_map_50",
+        quick=(0.0, 0.3),
+        full=(0.0, 0.4),
+        split="val",
+        source="no published WIDER FACE number; YOLOv1 struggles with small objects in groups "
+        "(Redmon et al. 2016, sec. 2.4), which WIDER is full of",
+    ),
+)
+
+
 @study(
     "a07",
     "yolo",
@@ -128,6 +162,7 @@ class Config:
     config=Config,
     datasets=("scenes", "face_scenes", "wider_face"),
     headline=("face_yolov8n_map_50", "haar_map_50", "yolov1_map_50"),
+    expect=EXPECT,
 )
 def run(ctx) -> None:
     from nndl.studies.a07_yolo import faces, ultra, video, yolov1
