@@ -118,7 +118,10 @@ def test_report_opens_with_the_verdict_and_checks(tmp_path):
     rep = Report(tmp_path, "t")
     rep.section("Body")
     rows = verdict(
-        [Expect("acc", quick=(0.5, 1.0)), Expect("loss", quick=(0, 0.1))],
+        [
+            Expect("acc", quick=(0.5, 1.0), definition="correct / all"),
+            Expect("loss", quick=(0, 0.1)),
+        ],
         {"acc": 0.7, "loss": 0.3},
         "quick",
     )
@@ -128,6 +131,7 @@ def test_report_opens_with_the_verdict_and_checks(tmp_path):
     assert md.index("## Verdict") < md.index("## Checks") < md.index("## Body")
     assert "| loss | 0.3 | 0 to 0.1 | OUT |" in md
     assert "FAIL VAE posterior collapse" in md
+    assert "- acc: correct / all" in md  # the metric's definition, under the table
     html = rep.to_html()
     assert '<tr class="out">' in html and 'class="fail"' in html
 

@@ -42,6 +42,7 @@ class Expect:
     epoch_rule: str = "last"  # which epoch's model is reported
     quick_source: str = "measured quick runs on 2 CPU cores, widened for seed noise"
     note: str = ""  # anything a reader needs to read the number (units, direction)
+    definition: str = ""  # the metric's exact definition, stated under the verdict table
 
     def __post_init__(self):
         if self.epoch_rule not in EPOCH_RULES:
@@ -110,6 +111,7 @@ def verdict(expectations, metrics: dict, profile: str) -> list[dict]:
                 "split": e.split,
                 "epoch": e.epoch_rule,
                 "source": (e.source if profile == "full" else e.quick_source) if rng else "",
+                "definition": e.definition,
             }
         )
     return rows

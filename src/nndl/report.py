@@ -131,6 +131,11 @@ class Report:
             )
         return rows
 
+    def _definitions(self) -> list[str]:
+        """'number: exact definition' for the verdict rows that state one."""
+        rows = self.verdict[1] if self.verdict else []
+        return [f"{r['metric']}: {r['definition']}" for r in rows if r.get("definition")]
+
     def to_markdown(self) -> str:
         out = [f"# {self.title}", ""]
         out += [f"- **{f.split(': ', 1)[0]}**: {f.split(': ', 1)[1]}" for f in self._facts()]
@@ -145,6 +150,7 @@ class Report:
                 for row in rows:
                     out.append("| " + " | ".join(_md_escape(fmt(row[c])) for c in columns) + " |")
                 out.append("")
+            out += [f"- {line}" for line in self._definitions()] + [""] * bool(self._definitions())
         if self.checks:
             out += ["## Checks", "", "Failure-mode detectors run on this training:", ""]
             out += [f"- {line}" for line in self.checks] + [""]
@@ -195,6 +201,10 @@ class Report:
                     cells = "".join(f"<td>{e(fmt(v))}</td>" for v in row.values())
                     body.append(f"<tr{cls}>{cells}</tr>")
                 body.append("</table>")
+            if self._definitions():
+                body.append(
+                    "<ul>" + "".join(f"<li>{e(d)}</li>" for d in self._definitions()) + "</ul>"
+                )
         if self.checks:
             body.append("<h2>Checks</h2><ul>")
             for line in self.checks:

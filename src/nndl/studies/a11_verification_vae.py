@@ -111,7 +111,16 @@ _LFW = (
     "0.73-0.93 (Huang et al. 2007 benchmark); FaceNet's 0.996 needs 200M outside images"
 )
 EXPECT = (
-    Expect("bce_auc", quick=(0.85, 1.0), full=(0.7, 0.97), source=_LFW),
+    Expect(
+        "bce_auc",
+        definition=(
+            "area under the ROC of the pair scores over all test pairs (scikit-learn's roc_auc_score;"
+            " ties count one half, tested against the Mann-Whitney statistic)"
+        ),
+        quick=(0.85, 1.0),
+        full=(0.7, 0.97),
+        source=_LFW,
+    ),
     Expect("contrastive_auc", quick=(0.9, 1.0), full=(0.75, 0.98), source=_LFW),
     Expect("triplet_auc", quick=(0.9, 1.0), full=(0.75, 0.98), source=_LFW),
     Expect(

@@ -113,7 +113,16 @@ _FRAGILE = (
     "perturbations move saliency maps' top-k regions (top-1000 intersection often below 50%)"
 )
 EXPECT = (
-    Expect("iou_gradcam_demo", quick=(0.3, 0.85), full=(0.2, 0.9), source=_FRAGILE),
+    Expect(
+        "iou_gradcam_demo",
+        definition=(
+            "IoU of the top-20% pixels of the clean map and of the FGSM twin's map (explaining the "
+            "twin's prediction), mean over images, at the demo eps"
+        ),
+        quick=(0.3, 0.85),
+        full=(0.2, 0.9),
+        source=_FRAGILE,
+    ),
     Expect("iou_ig_demo", quick=(0.15, 0.6), full=(0.1, 0.8), source=_FRAGILE),
     Expect(
         "sanity_rank_corr_gradcam",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from nndl.config import opt
+from nndl.expect import Expect
 from nndl.registry import study
 
 from .counting import counting, counting_unet
@@ -183,6 +184,50 @@ def _meta_input(size):
     return torch.zeros(1, 3, *size, device="meta")
 
 
+# What the headline numbers should be (the verdict table that opens the report; nndl.expect).
+# Quick: rendered scenes and crowds, measured mIoU ~0.75, pixel accuracy ~0.96, MAE U-Net ~11,
+# MCNN ~17 (answering the mean count: ~35). Full: Oxford-IIIT Pet trimaps; ShanghaiTech Part A.
+EXPECT = (
+    Expect(
+        "seg_miou",
+        definition=(
+            "per class TP / (TP + FP + FN) counted over all test pixels together (not per image), "
+            "then averaged over the classes that occur; pixels marked ignore are left out"
+        ),
+        quick=(0.55, 0.92),
+        full=(0.6, 0.9),
+        source="U-Nets trained from scratch on Oxford-IIIT Pet trimaps (3 classes): mIoU ~0.7-0.8 "
+        "(TensorFlow's segmentation tutorial and Keras' oxford_pets example, ~0.9 pixel accuracy)",
+    ),
+    Expect(
+        "seg_pixel_acc",
+        definition="correct pixels / all scored pixels over the test set",
+        quick=(0.9, 1.0),
+        full=(0.85, 0.95),
+        source="TensorFlow's image segmentation tutorial (U-Net on Oxford-IIIT Pet): ~0.9 "
+        "pixel accuracy",
+    ),
+    Expect(
+        "unet_mae",
+        definition=(
+            "mean over test images of |predicted count - true count|, the predicted count being the "
+            "sum of the density map"
+        ),
+        quick=(3.0, 25.0),
+        full=(60.0, 200.0),
+        note="people per image, lower is better",
+        source="ShanghaiTech Part A: MCNN 110.2 (Zhang et al. 2016), CSRNet 68.2 (Li et al. 2018)",
+    ),
+    Expect(
+        "mcnn_mae",
+        quick=(5.0, 32.0),
+        full=(90.0, 200.0),
+        note="people per image, lower is better",
+        source="MCNN on ShanghaiTech Part A: MAE 110.2, RMSE 173.2 (Zhang et al. 2016, Table 2)",
+    ),
+)
+
+
 @study(
     "a08",
     "unet-mcnn",
@@ -190,6 +235,7 @@ def _meta_input(size):
     config=Config,
     datasets=("scenes", "pets", "camvid", *COUNTING_DATASETS),
     headline=("seg_miou", "seg_pixel_acc", "unet_mae", "mcnn_mae"),
+    expect=EXPECT,
 )
 def run(ctx) -> None:
     cfg: Config = ctx.config
