@@ -242,7 +242,14 @@ def resolve(cls: type, profile: str = "quick", overrides: dict[str, Any] | None 
                 _check_bounds(key, values[key], *limits[key])
             default = defaults[key]
             # a profile may empty a list (smoke attacks no photos); a user's empty --set is a slip
-            if source == "--set" and values[key] == () and isinstance(default, tuple) and default:
+            emptied_by_profile = profiles.get(profile, {}).get(key) == ()  # (and so on --resume)
+            if (
+                source == "--set"
+                and values[key] == ()
+                and isinstance(default, tuple)
+                and default
+                and not emptied_by_profile
+            ):
                 shown = ",".join(map(str, default))
                 raise ConfigError(f"'{key}' needs at least one value (default: {shown}).")
     config = cls(**values)
