@@ -519,7 +519,7 @@ def history_page(study: StudyInfo) -> str:
         key=lambda r: (
             _PROFILE_ORDER.get(r.profile, 9),
             r.profile,
-            str(r.seed),
+            (0, r.seed, "") if isinstance(r.seed, int) else (1, 0, str(r.seed)),
             study.runs.index(r),
         ),
     )
