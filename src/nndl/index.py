@@ -6,11 +6,13 @@ runs/index.html            one card per registered study (and per unregistered f
                            latest report and to the study's history; "not run yet" with the command
 runs/<study>/history.html  every run of the study side by side: headline numbers per run (quick
                            against full, seed against seed), mean +- sd over seeds per profile,
-                           an expected-range verdict where a run recorded one
+                           an expected-range verdict where a run recorded one, and the summaries
+                           `nndl run --seeds` wrote (runs/<study>/seeds-*/summary.json)
 
 Static files only: no script, no CDN, relative links (it works from file://), every text escaped.
-Everything shown is read from the run folders (manifest.json, metrics.json, timings.json and the
-header of report.md); nothing is recomputed.
+Everything shown is read from the run folders (manifest.json, metrics.json, timings.json, the
+header of report.md, summary.json); the one number computed here is the history's mean +- sample
+sd over the complete runs of a profile with two or more seeds.
 """
 
 from __future__ import annotations
