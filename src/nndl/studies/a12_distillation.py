@@ -25,7 +25,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from nndl import detectors
 from nndl.config import opt
+from nndl.expect import Expect, exceeds_spread
 from nndl.registry import study
 
 
@@ -36,6 +38,13 @@ class Config:
     )
     num_train: int = opt(2000, "training images (cifar10: a class-balanced subset; 0 = all)")
     num_test: int = opt(1000, "test images (cifar10: a class-balanced subset; 0 = all)")
+    transfer_images: int = opt(
+        4000,
+        "unlabelled images the teachers label for the distilled students (Hinton et al.'s "
+        "transfer set; shapes: rendered from another seed, cifar10: training images beyond "
+        "num_train, their labels unused); 0 = the labelled training images only",
+        min=0,
+    )
     teachers: tuple[str, ...] = opt(
         ("tf_efficientnet_lite0", "tf_efficientnet_lite2"),
         "two ImageNet-pretrained CNNs (zoo names); the first is the one-teacher student's",
@@ -73,6 +82,7 @@ class Config:
         "smoke": {
             "num_train": 200,
             "num_test": 100,
+            "transfer_images": 100,
             "teacher_size": 32,
             "teacher_num_epochs": 1,
             "student_width": 8,
@@ -85,6 +95,7 @@ class Config:
             "dataset": "cifar10",
             "num_train": 0,
             "num_test": 0,
+            "transfer_images": 0,
             "teachers": ("torchvision:resnet50", "torchvision:efficientnet_b3"),
             "teacher_size": 224,
             "teacher_num_epochs": 10,
@@ -99,13 +110,56 @@ class Config:
     def plan(self, data_root) -> list[str]:
         n = self.num_train or 50000
         return [
-            f"data: {self.dataset}, {n:,} train / {self.num_test or 10000:,} test images",
+            f"data: {self.dataset}, {n:,} labelled train / {self.num_test or 10000:,} test "
+            f"images, {self.transfer_images:,} unlabelled transfer images",
             f"teachers: {', '.join(self.teachers)} (ImageNet weights), last two layers "
             f"fine-tuned for {self.teacher_num_epochs} epochs at {self.teacher_size}px",
             f"students: SmallCNN width {self.student_width}, {self.num_epochs} epochs; alone, "
             f"one teacher, two teachers x {len(self.seeds)} seeds, T sweep "
             f"{', '.join(map(str, self.temperatures))}",
         ]
+
+
+# What the headline numbers should be (the verdict table that opens the report; nndl.expect).
+# Test accuracy (10 classes), last epoch. Quick: rendered shapes, frozen-feature teachers
+# (measured alone 0.41, one teacher ~0.35, two ~0.36, teacher ~0.50-0.54). Full: CIFAR-10.
+_KD = (
+    "distillation adds ~0.5-2 points to a small CIFAR student (Hinton et al. 2015; Cho & "
+    "Hariharan 2019, Table 1); small CNNs alone reach ~0.7-0.85 on CIFAR-10"
+)
+EXPECT = (
+    Expect("acc_student_alone", quick=(0.2, 0.75), full=(0.65, 0.9), source=_KD),
+    Expect("acc_student_kd1", quick=(0.2, 0.8), full=(0.65, 0.92), source=_KD),
+    Expect("acc_student_kd2", quick=(0.2, 0.8), full=(0.65, 0.92), source=_KD),
+    Expect(
+        "acc_teacher_1",
+        quick=(0.3, 0.95),
+        full=(0.8, 0.97),
+        source="ImageNet ResNet-50 features on CIFAR-10: linear probe ~0.9 (Kornblith et al. "
+        "2019, Table A1); fine-tuning the last layers adds a little",
+    ),
+)
+# The failure users meet: a distilled student no better than the same student trained alone
+# (same seeds, same data order, same epochs); with several seeds the difference is paired.
+
+
+def _kd_check(m: dict, arm: str, teachers: str):
+    a, b = m.get(f"acc_student_{arm}_per_seed"), m.get("acc_student_alone_per_seed")
+    spread = exceeds_spread(a, b) if a and b and len(a) == len(b) else None
+    return detectors.better_than(
+        f"distilled student ({teachers}) against the student alone",
+        m[f"acc_student_{arm}"],
+        m["acc_student_alone"],
+        "distilled",
+        "alone",
+        spread=spread,
+    )
+
+
+CHECKS = (
+    lambda m: _kd_check(m, "kd1", "one teacher"),
+    lambda m: _kd_check(m, "kd2", "two teachers"),
+)
 
 
 @study(
@@ -115,15 +169,18 @@ class Config:
     config=Config,
     datasets=("shapes", "cifar10"),
     headline=("acc_student_alone", "acc_student_kd1", "acc_student_kd2", "acc_teacher_1"),
+    expect=EXPECT,
+    checks=CHECKS,
 )
 def run(ctx) -> None:
     cfg: Config = ctx.config
     check_config(cfg)
     data = load_data(cfg, ctx)
     ctx.report.text(
-        "A small CNN is trained three ways on the same images: from the labels alone, and "
-        "distilled from one or from two big ImageNet-pretrained CNNs whose last two layers were "
-        "fine-tuned on the task. Distillation trains the student on the teachers' "
+        "A small CNN is trained three ways: from the labelled images alone, and distilled from "
+        "one or from two big ImageNet-pretrained CNNs whose last two layers were fine-tuned on "
+        "those labelled images; the distilled students also learn from unlabelled images that "
+        "only the teachers label. Distillation trains the student on the teachers' "
         "temperature-softened class distributions, which carry how similar the classes look to "
         "the teacher ('dark knowledge'), besides the hard labels."
     )
@@ -147,6 +204,11 @@ def check_config(cfg: Config) -> None:
         raise ConfigError("At least one seed is needed.")
     if cfg.teacher_size < 32:
         raise ConfigError(f"teacher_size must be at least 32; got {cfg.teacher_size}.")
+    if cfg.dataset == "cifar10" and cfg.transfer_images and not cfg.num_train:
+        raise ConfigError(
+            "transfer_images on cifar10 come from the training images beyond num_train; with "
+            "num_train=0 (all 50,000 labelled) set transfer_images=0."
+        )
     from nndl import offline
     from nndl.errors import WeightsError
     from nndl.models import zoo
@@ -164,29 +226,52 @@ def check_config(cfg: Config) -> None:
 def load_data(cfg: Config, ctx) -> dict:
     """float32 NCHW images in [0, 1] and int64 labels, with the class names and provenance."""
     if cfg.dataset == "cifar10":
-        from nndl.data.cifar10 import describe, load_cifar10
+        from nndl.data.cifar10 import balanced_first, describe, load_cifar10
 
+        wanted = cfg.num_train + cfg.transfer_images if cfg.num_train else 0
         x_tr, y_tr, x_te, y_te, names = load_cifar10(
-            ctx.data_root, max_train=cfg.num_train, max_test=cfg.num_test
+            ctx.data_root, max_train=wanted, max_test=cfg.num_test
         )
+        labelled = np.zeros(len(y_tr), bool)  # a class-balanced labelled subset; the rest: transfer
+        labelled[balanced_first(y_tr, cfg.num_train)] = True
+        x_tf, x_tr, y_tr = x_tr[~labelled], x_tr[labelled], y_tr[labelled]
         full = len(x_tr) >= 50000 and len(x_te) >= 10000
         ctx.provenance(
             "data",
-            f"real CIFAR-10 from {describe(ctx.data_root)}: {len(x_tr):,} train / {len(x_te):,} "
-            f"test images" + ("" if full else " (a class-balanced subset of 50,000 / 10,000)"),
+            f"real CIFAR-10 from {describe(ctx.data_root)}: {len(x_tr):,} labelled train / "
+            f"{len(x_te):,} test images"
+            + ("" if full else " (a class-balanced subset of 50,000 / 10,000)")
+            + (f"; {len(x_tf):,} further training images as the unlabelled transfer set" if len(x_tf) else ""),
         )
     else:
         from nndl.data.synthetic.shapes import class_names
         from nndl.studies.a01_cnn_benchmark import shapes_data
 
         x_tr, y_tr, x_te, y_te = shapes_data(ctx, 10, cfg.num_train, cfg.num_test)
+        x_tf = _transfer_shapes(ctx, cfg.transfer_images)
         names = class_names(10)
         ctx.provenance(
             "data",
             f"embedded stand-in for CIFAR-10: rendered shapes, 10 classes, 32x32, "
-            f"{len(x_tr):,} train / {len(x_te):,} test images (not CIFAR-10)",
+            f"{len(x_tr):,} labelled train / {len(x_te):,} test images"
+            + (f", {len(x_tf):,} unlabelled transfer images (another seed)" if len(x_tf) else "")
+            + " (not CIFAR-10)",
         )
-    return {"x_tr": x_tr, "y_tr": y_tr, "x_te": x_te, "y_te": y_te, "names": names}
+    return {"x_tr": x_tr, "y_tr": y_tr, "x_te": x_te, "y_te": y_te, "x_tf": x_tf, "names": names}
+
+
+def _transfer_shapes(ctx, n: int):
+    """Rendered shapes from a seed no training or test image uses; their labels are dropped."""
+    from nndl.data.synthetic.shapes import render_shapes
+
+    def render(folder):
+        x, _ = render_shapes(n, 10, 32, seed=ctx.seed + 2_000_003)
+        np.save(folder / "x.npy", np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+    if not n:
+        return np.zeros((0, 3, 32, 32), np.float32)
+    folder, _ = ctx.cache.get_or_build("shapes-transfer", {"n": n, "seed": ctx.seed}, render)
+    return np.load(folder / "x.npy").astype(np.float32) / 255.0
 
 
 # == teachers =====================================================================================
@@ -263,7 +348,8 @@ def _batched(fn, x, batch_size: int = 128):
     import torch
 
     with torch.no_grad():
-        return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        chunks = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return torch.cat(chunks or [fn(x[:0])])  # no transfer images: an empty (0, ...) tensor
 
 
 def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
@@ -280,6 +366,7 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
         "dataset": cfg.dataset,
         "num_train": len(data["x_tr"]),
         "num_test": len(data["x_te"]),
+        "num_transfer": len(data["x_tf"]),
         "data_seed": ctx.seed,
         "size": cfg.teacher_size,
         "epochs": cfg.teacher_num_epochs,
@@ -321,7 +408,7 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
         t0 = time.perf_counter()
         feats = [
             _batched(lambda x: trunk(_prepare(x, name, cfg.teacher_size)), torch.from_numpy(x))
-            for x in (data["x_tr"], data["x_te"])
+            for x in (data["x_tr"], data["x_te"], data["x_tf"])
         ]
         features_s = time.perf_counter() - t0
         y_tr, y_te = torch.from_numpy(data["y_tr"]), torch.from_numpy(data["y_te"])
@@ -342,6 +429,7 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
                 "top": top.state_dict(),
                 "logits_train": logits_train,
                 "logits_test": _batched(top, feats[1]),
+                "logits_transfer": _batched(top, feats[2]),
             },
             folder / "teacher.pt",
         )
@@ -375,6 +463,7 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
         "trained_params": meta["trained_params"],
         "logits_train": saved["logits_train"],
         "logits_test": saved["logits_test"],
+        "logits_transfer": saved["logits_transfer"],
         "cached": cached,
     }
 
@@ -382,8 +471,17 @@ def teacher(ctx, cfg: Config, name: str, data: dict, index: int) -> dict:
 # == students =====================================================================================
 
 
-def train_student(ctx, cfg: Config, data: dict, teachers: list, which: tuple, T: float, seed: int):
-    """SmallCNN trained alone (which = ()) or distilled from the teachers at indices `which`."""
+def train_student(
+    ctx, cfg: Config, data: dict, teachers: list, which: tuple, T: float, seed: int, *,
+    pseudo: bool = False,
+):
+    """SmallCNN trained alone (which = ()) or distilled from the teachers at indices `which`.
+
+    A distilled student learns from the labelled images and the unlabelled transfer images
+    (label -1: only the soft term sees them); `pseudo` replaces the soft targets by the first
+    teacher's hard labels on the transfer images (the control that isolates the soft targets).
+    Every student takes the same number of optimizer steps: the student alone, with fewer
+    images, makes more passes over them."""
     import torch
 
     from nndl.methods.distillation import make_step
@@ -392,27 +490,40 @@ def train_student(ctx, cfg: Config, data: dict, teachers: list, which: tuple, T:
 
     x_tr, y_tr = torch.from_numpy(data["x_tr"]), torch.from_numpy(data["y_tr"])
     x_te, y_te = torch.from_numpy(data["x_te"]), torch.from_numpy(data["y_te"])
-    if which:  # teacher logits travel with each batch: (N, K, C)
-        t_tr = torch.stack([teachers[i]["logits_train"] for i in which], 1)
-        t_te = torch.stack([teachers[i]["logits_test"] for i in which], 1)
-        train, val = ArrayData(x_tr, y_tr, t_tr), ArrayData(x_te, y_te, t_te)
-        step = make_step(T, cfg.alpha)
+    x_tf = torch.from_numpy(data["x_tf"])
+    x_all = torch.cat([x_tr, x_tf])
+    if pseudo:
+        y_tf = teachers[which[0]]["logits_transfer"].argmax(1)
+        train, step = ArrayData(x_all, torch.cat([y_tr, y_tf])), classification_step
+        val = ArrayData(x_te, y_te)
+    elif which:  # teacher logits travel with each batch: (N, K, C)
+        def logits(split):
+            return torch.stack([teachers[i][f"logits_{split}"] for i in which], 1)
+
+        unlabelled = torch.full((len(x_tf),), -1, dtype=y_tr.dtype)
+        t_all = torch.cat([logits("train"), logits("transfer")])
+        train = ArrayData(x_all, torch.cat([y_tr, unlabelled]), t_all)
+        val, step = ArrayData(x_te, y_te, logits("test")), make_step(T, cfg.alpha)
     else:
         train, val, step = ArrayData(x_tr, y_tr), ArrayData(x_te, y_te), classification_step
+    steps_per_epoch = -(-len(x_all) // cfg.batch_size)  # the distilled students' epoch
+    num_epochs = round(cfg.num_epochs * steps_per_epoch / -(-len(train) // cfg.batch_size))
     torch.manual_seed(seed)
     model = SmallCNN(len(data["names"]), cfg.student_width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=5e-4)
-    steps = cfg.num_epochs * -(-len(train) // cfg.batch_size)
+    steps = num_epochs * -(-len(train) // cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, cfg.lr, total_steps=steps, pct_start=0.15
     )
-    tag = "alone" if not which else "kd" + "+".join(str(i + 1) for i in which)
+    tag = "alone" if not which else ("pseudo" if pseudo else "kd") + "+".join(
+        str(i + 1) for i in which
+    )
     history = fit(
         TorchTrainable(model, optimizer, step, device=ctx.device, scheduler=scheduler),
         train,
         val,
         name=f"a12-student-{tag}-T{T:g}-s{seed}",
-        num_epochs=cfg.num_epochs,
+        num_epochs=num_epochs,
         batch_size=cfg.batch_size,
         seed=seed,
         checkpoint_dir=ctx.checkpoint_dir,
@@ -460,12 +571,23 @@ def compare_students(ctx, cfg: Config, data: dict, teachers: list) -> dict:
             }
         )
     rep.table(rows, "students", f"Test accuracy of the small CNN (T = {cfg.temperature:g})")
+    n_lab, n_tf = len(data["x_tr"]), len(data["x_tf"])
     rep.text(
         f"Every student: SmallCNN (width {cfg.student_width}), AdamW with a one-cycle schedule "
-        f"(peak lr {cfg.lr:g}, batch {cfg.batch_size}), {cfg.num_epochs} epochs on the same "
-        f"{len(data['x_tr']):,} images without augmentation; a seed sets the initial weights and "
-        f"the batch order, the same for the three students. The one-teacher student learns from "
-        f"{teachers[0]['name']}. Teacher logits were computed once and travel with each batch."
+        f"(peak lr {cfg.lr:g}, batch {cfg.batch_size}), the same number of optimizer steps, no "
+        f"augmentation; a seed sets the initial weights and the batch order, the same for the "
+        f"three students. The student alone learns from the {n_lab:,} labelled images"
+        + (
+            f"; the distilled students also from {n_tf:,} unlabelled images of the same kind, "
+            f"which only the teachers label (Hinton et al.'s transfer set: unlabelled data is "
+            f"cheap, and soft targets are defined on any image). The distilled students make "
+            f"{cfg.num_epochs} passes over the {n_lab + n_tf:,} images, the student alone the "
+            f"same number of steps over its {n_lab:,}."
+            if n_tf
+            else f", as do the distilled ones ({cfg.num_epochs} epochs)."
+        )
+        + f" The one-teacher student learns from {teachers[0]['name']}. Teacher logits were "
+        f"computed once and travel with each batch."
     )
     rep.figure(_curves(out, cfg), "student_curves", "Test accuracy of the three students per epoch")
     return out
@@ -485,11 +607,27 @@ def temperature_sweep(ctx, cfg: Config, data: dict, teachers: list, students: di
         p = (teachers[0]["logits_train"] / T).softmax(1).max(1).values.mean().item()
         rows.append({"T": T, "teacher top-class probability at T": p, "student test acc": r["acc"]})
     ctx.metrics["t_sweep"] = {f"T{r['T']:g}": r["student test acc"] for r in rows}
+    if len(data["x_tf"]):  # the control: the same images, the teacher's hard labels
+        r = train_student(ctx, cfg, data, teachers, (0,), 0.0, seed, pseudo=True)
+        ctx.metrics["acc_student_pseudo_labels"] = r["acc"]
+        rows.append(
+            {
+                "T": "hard labels",
+                "teacher top-class probability at T": 1.0,
+                "student test acc": r["acc"],
+            }
+        )
     rep.table(
         rows,
         "t_sweep",
         f"Student distilled from {teachers[0]['name']} at several temperatures (alpha = "
-        f"{cfg.alpha:g}, seed {seed})",
+        f"{cfg.alpha:g}, seed {seed})"
+        + (
+            "; last row: the teacher's hard labels (argmax) on the transfer images instead of "
+            "its soft targets, the same images and steps"
+            if len(data["x_tf"])
+            else ""
+        ),
     )
     return rows
 
@@ -560,6 +698,8 @@ def findings(ctx, cfg, teachers, students, sweep, measured) -> None:
     gain1 = [b - a for a, b in zip(alone, kd1, strict=True)]
     gain2 = [b - a for a, b in zip(alone, kd2, strict=True)]
     spread = max(np.ptp(v) for v in accs.values())
+    hard = [r for r in sweep if r["T"] == "hard labels"]
+    sweep = [r for r in sweep if r["T"] != "hard labels"]
     best_t = max(sweep, key=lambda r: r["student test acc"])
     worst_t = min(sweep, key=lambda r: r["student test acc"])
     t_acc = [t["acc"] for t in teachers]
@@ -607,7 +747,20 @@ def findings(ctx, cfg, teachers, students, sweep, measured) -> None:
             f"top class holds {sweep[0]['teacher top-class probability at T']:.0%} of the "
             f"probability on average; at T = {sweep[-1]['T']:g}, "
             f"{sweep[-1]['teacher top-class probability at T']:.0%}: higher T exposes the "
-            f"ranking of the wrong classes.",
+            f"ranking of the wrong classes."
+            + (
+                f" The teacher's hard labels on the same transfer images give "
+                f"{hard[0]['student test acc']:.1%} against {best_t['student test acc']:.1%} "
+                f"for its soft targets at the best T: "
+                + (
+                    "the soft targets carry more than the extra images' labels."
+                    if best_t["student test acc"] > hard[0]["student test acc"]
+                    else "here the gain comes from the teacher labelling the extra images, not "
+                    "from the softness of its targets."
+                )
+                if hard
+                else ""
+            ),
             f"Cost: the first teacher has {ratio:,.0f}x the student's parameters and takes "
             f"{lat:,.0f}x its latency per image; the distilled student keeps the student's size "
             f"and speed, and gets {np.mean(kd1) / max(t_acc[0], 1e-9):.0%} of the teacher's "
