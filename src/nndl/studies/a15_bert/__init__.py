@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from nndl import detectors
 from nndl.config import opt
 from nndl.errors import ConfigError
+from nndl.expect import Expect
 from nndl.registry import study
 
 TASKS = ("sentiment", "qa", "nli")
@@ -262,6 +264,66 @@ def _mflops(cfg, seq_len: int) -> float:
 # -- the study ------------------------------------------------------------------------------------
 
 
+# What the headline numbers should be (the verdict table that opens the report; nndl.expect).
+# Accuracies are fractions, QA F1 in percent (SQuAD v1.1 evaluation: lower case, punctuation and
+# articles a/an/the removed, whitespace collapsed; max over gold answers; averaged over
+# questions). Quick: generated tasks, ~60k tokens of pretraining, measured masked acc 0.09,
+# sentiment 0.59 (MiniLM 0.985), QA F1 43, NLI 0.64. Full: WikiText-103, SST-2, SQuAD, SNLI.
+EXPECT = (
+    Expect(
+        "mlm_heldout_masked_acc",
+        quick=(0.03, 0.3),
+        full=(0.2, 0.75),
+        split="val",
+        source="BERT-base-sized models reach held-out MLM perplexity ~3.7-4 after full "
+        "pretraining (Liu et al. 2019, RoBERTa, Table 3); a small model on a GPU-hours budget "
+        "lies well below",
+    ),
+    Expect(
+        "sentiment_scratch_accuracy",
+        quick=(0.5, 0.9),
+        full=(0.7, 0.9),
+        source="SST-2 without large pretraining: BiLSTM baselines 0.85-0.87 (GLUE, Wang et al. "
+        "2019); BERT-base 0.935 (Devlin et al. 2019)",
+    ),
+    Expect(
+        "sentiment_baseline_accuracy",
+        quick=(0.85, 1.0),
+        full=(0.88, 0.95),
+        source="fine-tuned BERT-base on SST-2: 0.935 (Devlin et al. 2019, Table 1)",
+    ),
+    Expect(
+        "qa_scratch_f1",
+        quick=(20.0, 75.0),
+        full=(5.0, 80.0),
+        definition="SQuAD v1.1 F1 in percent: token overlap of the normalised prediction and "
+        "gold answer, max over gold answers, mean over questions (tested against torchmetrics' "
+        "port of evaluate-v1.1.py)",
+        source="SQuAD v1.1 dev F1: BiDAF 77.3 (Seo et al. 2017), BERT-base 88.5 (Devlin et al. "
+        "2019); a small, briefly pretrained model lies far below",
+    ),
+    Expect(
+        "nli_scratch_accuracy",
+        quick=(0.45, 0.9),
+        full=(0.55, 0.9),
+        source="SNLI test: LSTM sentence encoders 0.776-0.806 (Bowman et al. 2015/2016), "
+        "BERT-base ~0.90",
+    ),
+    Expect(
+        "max_abs_diff_vs_transformers",
+        quick=(0.0, 1e-4),
+        full=(0.0, 1e-4),
+        split="n/a",
+        epoch_rule="n/a",
+        source="float32 round-off: the scratch code with the public weights equals transformers",
+    ),
+)
+# MLM that does not beat word frequencies has learnt no context (stalled, or masked wrongly).
+CHECKS = (
+    lambda m: detectors.mlm_beats_unigram(m["mlm_heldout_loss"], m["mlm_unigram_heldout_loss"]),
+)
+
+
 @study(
     "a15",
     "bert",
@@ -285,6 +347,8 @@ def _mflops(cfg, seq_len: int) -> float:
         "nli_scratch_accuracy",
         "max_abs_diff_vs_transformers",
     ),
+    expect=EXPECT,
+    checks=CHECKS,
 )
 def run(ctx) -> None:
     from nndl.studies.a15_bert import baselines, data
