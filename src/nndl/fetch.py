@@ -16,6 +16,7 @@ once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,11 @@ def _model_weights(name: str, weights_dir: str) -> Asset | None:
     except NndlError as e:  # the library has no pretrained weights for it
         return Asset("weights", name, None, str(e))
     where = zoo.weights_available(name, weights_dir)
+    digest = re.search(r"-([0-9a-f]{8,64})\.pth$", source)
+    if digest:  # torchvision names its files by the first digits of their SHA-256
+        source += f" (SHA-256 {digest.group(1)}..., checked by torch.hub)"
+    elif source.startswith("hf-hub:"):
+        source += " (Hugging Face hub, content-addressed by SHA-256)"
 
     def fetch():
         zoo.build(name, 1000, pretrained=True)  # downloads into the library's cache
