@@ -207,12 +207,11 @@ def load_data(cfg: Config, ctx) -> dict:
             "(the val split is the test set), 64px",
         )
     else:
-        from nndl.data.synthetic.shapes import class_names
-        from nndl.studies.a01_cnn_benchmark import shapes_data
+        from nndl.data.synthetic.shapes import cached_shapes, class_names
 
         if cfg.num_classes not in (10, 20):
             raise ConfigError(f"shapes has 10 or 20 classes; got num_classes={cfg.num_classes}.")
-        x_tr, y_tr, x_te, y_te = shapes_data(
+        x_tr, y_tr, x_te, y_te = cached_shapes(
             ctx, cfg.num_classes, cfg.num_train, cfg.num_test, cfg.image_size
         )
         names = class_names(cfg.num_classes)

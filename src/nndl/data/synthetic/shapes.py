@@ -151,3 +151,25 @@ def load_shapes(num_classes=10, num_train=5000, num_test=1000, size=32, seed=0):
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
 
     return chw(x_tr), y_tr, chw(x_te), y_te
+
+
+def cached_shapes(ctx, num_classes: int, num_train: int, num_test: int, size: int = 32):
+    """`load_shapes` rendered once per (classes, sizes, seed) and kept in the run's artifact
+    cache, so the studies that train on shapes (a01, a02, a12, a14) share one rendering."""
+    key = {
+        "num_classes": num_classes,
+        "num_train": num_train,
+        "num_test": num_test,
+        "size": size,
+        "seed": ctx.seed,
+    }
+
+    def render(folder):
+        np.savez(
+            folder / "shapes.npz",
+            *load_shapes(num_classes, num_train, num_test, size, seed=ctx.seed),
+        )
+
+    folder, _ = ctx.cache.get_or_build("shapes", key, render)
+    with np.load(folder / "shapes.npz") as f:
+        return tuple(f[f"arr_{i}"] for i in range(4))

@@ -33,10 +33,10 @@ def load_activation_data(cfg, ctx):
         x_tr, x_te = x_tr[:, None].repeat(3, 1), x_te[:, None].repeat(3, 1)  # grey -> RGB
         source, num_classes = "embedded: scikit-learn's real handwritten digits, 10 classes", 10
     elif cfg.dataset == "shapes":
-        from nndl.studies.a01_cnn_benchmark import shapes_data
+        from nndl.data.synthetic.shapes import cached_shapes
 
         n_train, n_test = cfg.num_train or 5000, cfg.num_test or 1000
-        x_tr, y_tr, x_te, y_te = shapes_data(ctx, 20, n_train, n_test)
+        x_tr, y_tr, x_te, y_te = cached_shapes(ctx, 20, n_train, n_test)
         source, num_classes = "embedded: rendered shapes, 20 classes", 20
     else:
         from nndl.data.cifar100 import DEFAULT_CLASSES, load_cifar100
