@@ -31,3 +31,15 @@ def test_smoke_run_completes_with_a_full_report(study, tmp_path):
     assert figures and all((folder / f).stat().st_size > 1000 for f in figures)
     assert "**data**" in md  # provenance is stated
     assert not list(folder.rglob("*.tmp"))
+    # the report opens with the verdict table; every declared number was produced and named right
+    first_section = re.search(r"^## (.+)$", md, re.M).group(1)
+    assert first_section == "Verdict", first_section
+    assert study.expect, f"{study.id} declares no expected ranges (nndl.expect)"
+    rows = metrics["verdict"]["rows"]
+    assert [r["metric"] for r in rows] == [e.metric for e in study.expect]
+    # a number may be None where the profile skips its measurement, but its name must exist
+    missing = [r["metric"] for r in rows if r["status"] == "missing" and r["metric"] not in metrics]
+    assert not missing, f"{study.id}: expected numbers not in metrics.json: {missing}"
+    assert manifest["verdict"] == metrics["verdict"]["summary"]
+    for check in metrics["detectors"]:
+        assert isinstance(check["passed"], bool) and check["rule"], check
