@@ -304,13 +304,13 @@ def _attack_model(device):
     torch.manual_seed(0)
     model = _small_cnn().to(device).eval()
     g = torch.Generator().manual_seed(1)
-    x = torch.rand(16, 3, 32, 32, generator=g).to(device)
-    y = torch.randint(0, 10, (16,), generator=g).to(device)
+    x = torch.rand(8, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, 10, (8,), generator=g).to(device)
     return model, x, y
 
 
 def attacks(s: Settings) -> list[Row]:
-    """FGSM, Grad-CAM and IG on 16 images: nndl.methods against Captum called directly."""
+    """FGSM, Grad-CAM and IG on 8 images: nndl.methods against Captum called directly."""
     import torch
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
     from captum.robust import FGSM
@@ -336,9 +336,9 @@ def attacks(s: Settings) -> list[Row]:
             ),
         ),
         "ig": (
-            lambda: integrated_gradients(model, x, y, base, n_steps=32),
+            lambda: integrated_gradients(model, x, y, base, n_steps=16),
             lambda: ig.attribute(
-                x, baselines=base, target=y, n_steps=32, return_convergence_delta=True
+                x, baselines=base, target=y, n_steps=16, return_convergence_delta=True
             ),
         ),
     }
@@ -350,18 +350,18 @@ def attacks(s: Settings) -> list[Row]:
             name, "nndl", t["ours"].median_ms / per, "Captum", t["captum"].median_ms / per
         )
         row.a, row.b = row.a + "/img", row.b + "/img"
-        row.note = "16 images, small CNN" + (", 32 IG steps" if name == "ig" else "")
+        row.note = "8 images, small CNN" + (", 16 IG steps" if name == "ig" else "")
         rows.append(row)
     return rows
 
 
 def flops(s: Settings) -> list[Row]:
-    """a01's harness on a01's first quick model: achieved FLOP/s over the matmul peak, and the
-    train step's backward against its forward."""
+    """a01's measures on a01's first quick model: achieved FLOP/s (nndl.bench's FLOP count over
+    the inference time) against the float32 matmul peak (`cnn_bench.matmul_peak`'s product,
+    timed in turns with the model), and the train step's backward against its forward."""
     import torch
 
     from nndl import bench
-    from nndl.methods.cnn_bench import matmul_peak
     from nndl.models import zoo
     from nndl.studies.a01_cnn_benchmark import Config
 
@@ -369,9 +369,18 @@ def flops(s: Settings) -> list[Row]:
     torch.manual_seed(0)
     model = zoo.build(name, 10).to(s.device).eval()
     x = torch.rand(16, 3, 32, 32).to(s.device)
-    measured = bench.benchmark_model(model, x, device=s.device, warmup=2, repeats=s.repeats)
-    achieved = measured["flops"] / (measured["latency_median_ms"] / 1e3)
-    peak = matmul_peak(device=s.device, repeats=s.repeats)
+    n = 1024  # matmul_peak's product, timed here in turns with the model (same machine load)
+    a, b = torch.randn(n, n, device=s.device), torch.randn(n, n, device=s.device)
+
+    def infer():
+        with torch.inference_mode():
+            model(x)
+
+    t = bench.alternating(
+        {"model": infer, "matmul": lambda: a @ b}, repeats=s.repeats, device=s.device
+    )
+    achieved = bench.count_flops(model, x) / (t["model"].median_ms / 1e3)
+    peak = 2 * n**3 / (t["matmul"].median_ms / 1e3)
     share = Row(
         "flops",
         achieved / peak,
