@@ -170,7 +170,7 @@ def test_a_verdict_as_nndl_expect_writes_it(tmp_path):
     # the verdict's own numbers join the headline, marked in or out of range
     assert "<td>numpy_test_acc</td><td>0.9 ✓</td>" in card
     assert "<td>keras_fit_test_acc</td><td>0.5 ✗</td>" in card
-    assert "1 of 2 inside; OUTSIDE: keras_fit_test_acc." in card
+    assert "<b>verdict</b>: 1 of 2 inside; OUTSIDE: keras_fit_test_acc.</p>" in card
     history = (tmp_path / "a04" / "history.html").read_text()
     assert '<td class="out">0.5</td>' in history and '<td class="in">0.9</td>' in history
 

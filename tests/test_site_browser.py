@@ -130,6 +130,14 @@ def test_the_site_works_in_a_real_browser(browser, site, tmp_path_factory):
                 problems.append(f"{url}: broken link: {href}")
             elif target.endswith(".html"):
                 queue.append(target)
+        if not url.endswith("/report.html"):  # the site's own pages: nothing spills sideways
+            wide = page.evaluate(
+                "() => [document.documentElement.scrollWidth, window.innerWidth,"
+                " [...document.querySelectorAll('.card')]"
+                ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.id)]"
+            )
+            if wide[0] > wide[1] or wide[2]:
+                problems.append(f"{url}: wider than the window {wide[:2]} or cards {wide[2]}")
     assert not problems, "\n".join(problems)
 
     # Every study's newest complete report was reached from the index, and its history page. A

@@ -329,9 +329,11 @@ color:#fff;background:#7a8394;vertical-align:middle}
 .interrupted{background:#d18b00}.not-run{background:#9aa1ad}
 .meta{font-size:.85em;color:#4a5263;margin:0}
 .error{font-size:.85em;color:#a12a1e;overflow-wrap:anywhere;margin:0}
-table.nums{border-collapse:collapse;font-size:.85em;width:100%}
-table.nums td{padding:.1em .3em;border-bottom:1px solid #eef0f4;overflow-wrap:anywhere}
-table.nums td:last-child{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.nums{border-collapse:collapse;font-size:.85em;width:100%;table-layout:fixed}
+table.nums td{padding:.1em .3em;border-bottom:1px solid #eef0f4;overflow-wrap:break-word}
+table.nums td:first-child{width:62%}
+table.nums td:last-child{text-align:right;font-variant-numeric:tabular-nums}
+.verdict{font-size:.85em;margin:0;background:#f4f6fb;border-radius:4px;padding:.2em .5em}
 .prov{font-size:.78em;color:#4a5263;margin:0;padding-left:1.1em}
 .prov li{overflow-wrap:anywhere}
 .links{margin-top:auto;font-size:.88em;display:flex;gap:.9em;flex-wrap:wrap;align-items:center}
@@ -410,10 +412,10 @@ def _card(study: StudyInfo, out: Path) -> str:
             continue
         mark = {"in": " ✓", "out": " ✗"}.get(by_metric.get(key, ""), "")
         rows.append(f"<tr><td>{e(key)}</td><td>{e(plain(value, 60))}{e(mark)}</td></tr>")
-    if run.verdict is not None:
-        rows.append(f"<tr><td>verdict</td><td>{e(verdict_text(run.verdict))}</td></tr>")
     if rows:
         parts.append(f'<table class="nums">{"".join(rows)}</table>')
+    if run.verdict is not None:
+        parts.append(f'<p class="verdict"><b>verdict</b>: {e(verdict_text(run.verdict))}</p>')
     if run.provenance:
         items = "".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in run.provenance.items())
         parts.append(f'<ul class="prov">{items}</ul>')
