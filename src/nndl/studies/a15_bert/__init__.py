@@ -652,7 +652,8 @@ def _finetuning_section(ctx, cfg: Config, tasks: dict, contenders: list) -> dict
         f"Input lengths in tokens ([CLS]/[SEP] included), per task and tokenizer: max_len holds "
         f"{cfg.length_coverage:.0%} of the training inputs whole, within the model's cap (its "
         f"position limit or cost budget: max_len for the scratch model, baseline_max_len for "
-        f"the baseline); 'longer' is the share of inputs that exceed it",
+        f"the baseline); 'train longer': the share of training inputs cut to max_len; 'test "
+        f"longer': the share of test inputs cut to the cap (test inputs are read up to it)",
     )
     labels = {c.key: c.label for c in contenders}
     rep.figure(

@@ -68,7 +68,11 @@ def finetune(ctx, cfg: Config, task: Task, c: Contender, train, test) -> Run:
     if cap and len(train) > cap:
         sub = task.take(train, subsample(len(train), cap, ctx.seed))
     enc, targets, _ = task.encode(c.tokenizer, sub, lengths.max_len, cfg)
-    test_enc, _, test_features = task.encode(c.tokenizer, test, lengths.max_len, cfg)
+    # max_len bounds the training cost; a test input is read up to the model's cap (a test set
+    # can be longer than the training set: SST-2 trains on phrases and tests on sentences)
+    test_enc, _, test_features = task.encode(
+        c.tokenizer, test, task.length_cap(cfg, c.max_len), cfg
+    )
     model = task.head(c.make_bert(), c.pooling)
     arrays = [torch.as_tensor(enc[k]) for k in ("input_ids", "token_type_ids", "attention_mask")]
     arrays += [torch.as_tensor(t) for t in targets]

@@ -118,7 +118,7 @@ class Lengths:
     p90: float
     longest: int
     truncated: float  # share of training inputs longer than max_len
-    test_truncated: float  # the same on the test set
+    test_truncated: float  # share of test inputs longer than the cap (they are read up to it)
 
 
 def measure_lengths(train_lengths, test_lengths, coverage: float, cap: int) -> Lengths:
@@ -131,7 +131,7 @@ def measure_lengths(train_lengths, test_lengths, coverage: float, cap: int) -> L
         p90=float(np.quantile(train_lengths, 0.9)),
         longest=int(np.max(train_lengths)),
         truncated=float(np.mean(train_lengths > max_len)),
-        test_truncated=float(np.mean(test_lengths > max_len)),
+        test_truncated=float(np.mean(test_lengths > cap)),
     )
 
 
