@@ -253,7 +253,8 @@ def train_models(ctx, cfg: Config, data) -> dict:
                 lr=cfg.ae_lr,
             )
         models[variant] = t
-        ctx.metrics[f"{variant}_from_cache"] = t.cached
+        # whether it was reused depends on the cache, not the seed: timings.json, not metrics
+        ctx.timings[f"{variant}_from_cache"] = t.cached
         rec = _reconstruction(t.model, data["x_test"])
         ctx.metrics.update({f"{variant}_test_{k}": v for k, v in rec.items()})
         rows.append(
