@@ -161,6 +161,64 @@ def test_gan_step_trains_d_then_g():
     } <= set(h.epochs[0])
 
 
+def test_conditional_step_balances_labels_and_trains_the_ac_gan_classifier():
+    """The fakes' labels are drawn 50/50 (not the real batch's 90/10); with aux_weight > 0 D's
+    auxiliary classifier is trained and its accuracies are logged; without, it is untouched."""
+    torch.manual_seed(0)
+    G, D = build_gan("cgan", z_dim=8, width=4, image_size=8)
+    opts = {k: torch.optim.SGD(m.parameters(), 0.1) for k, m in (("G", G), ("D", D))}
+    x, c = torch.rand(400, 3, 8, 8), (torch.arange(400) % 10 == 0).long()  # 10% class 1
+    seen = []
+    G.forward = (lambda f: lambda z, cc: seen.append(cc) or f(z, cc))(G.forward)
+    before = D.classifier.weight.detach().clone()
+    logs = gan.gan_step({"G": G, "D": D}, opts, (x, c), z_dim=8, aux_weight=0.0)
+    assert "aux_real_acc" not in logs and torch.equal(D.classifier.weight, before)
+    assert 0.4 < seen[-1].float().mean() < 0.6
+    logs = gan.gan_step({"G": G, "D": D}, opts, (x, c), z_dim=8, aux_weight=1.0)
+    assert {"aux_real_acc", "aux_fake_acc", "d_grad_norm", "g_grad_norm"} <= set(logs)
+    assert not torch.equal(D.classifier.weight, before)
+    logit, cls = D(x[:5] * 2 - 1, c[:5], with_class=True)
+    assert logit.shape == (5,) and cls.shape == (5, 2)
+
+
+def test_image_pool_returns_older_fakes_once_full_and_is_checkpointed():
+    from nndl.models.gans import ImagePool
+
+    torch.manual_seed(0)
+    pool = ImagePool(4, (1, 2, 2))
+    first = torch.arange(4.0)[:, None, None, None].expand(4, 1, 2, 2)
+    assert torch.equal(pool(first), first)  # filling: the new fakes come back
+    new = (10 + torch.arange(64.0))[:, None, None, None].expand(64, 1, 2, 2)
+    out = pool(new)
+    swapped = out[:, 0, 0, 0] != new[:, 0, 0, 0]  # about half come from the history
+    assert 0.3 < swapped.float().mean() < 0.7 and (pool.images >= 10).all()
+    assert (out[swapped, 0, 0, 0] < out[~swapped, 0, 0, 0].max()).all()  # older fakes
+    again = ImagePool(4, (1, 2, 2))
+    again.load_state_dict(pool.state_dict())
+    assert torch.equal(again.images, pool.images) and int(again.count) == 4
+
+
+def test_resnet_generator_skip_starts_from_the_identity():
+    G = ResnetGenerator(4, 1, skip=True)
+    torch.nn.init.zeros_(G.net[-1].weight), torch.nn.init.zeros_(G.net[-1].bias)
+    x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
+    assert torch.allclose(G(x), x, atol=1e-5)
+    plain = ResnetGenerator(4, 1)
+    torch.nn.init.zeros_(plain.net[-1].weight), torch.nn.init.zeros_(plain.net[-1].bias)
+    assert plain(x).abs().max() < 1e-6  # the paper's generator has to rebuild x
+
+
+def test_judge_augmentation_degrades_some_images_reproducibly():
+    from nndl.studies.a13_gans.dcgan import augment, degrade
+
+    x = torch.rand(300, 3, 8, 8)
+    assert torch.equal(degrade(x, 0.1, seed=3), degrade(x, 0.1, seed=3))
+    assert degrade(x, blur=True).shape == x.shape and degrade(x, blur=True).std() < x.std()
+    torch.manual_seed(0)
+    changed = (augment(x) - x).abs().flatten(1).amax(1) > 1e-6
+    assert 0.5 < changed.float().mean() < 0.8  # two thirds degraded, one third clean
+
+
 # -- loaders ---------------------------------------------------------------------------------------
 
 CELEBA_ATTRS = [

@@ -48,26 +48,53 @@ def to_tanh(x: torch.Tensor) -> torch.Tensor:
     return x * 2 - 1
 
 
-def gan_step(modules, optimizers, batch, *, z_dim: int, loss: str = "nonsaturating"):
+def gan_step(modules, optimizers, batch, *, z_dim: int, loss: str = "nonsaturating",
+             aux_weight: float = 0.0, num_classes: int = 2, aux_on_fakes: bool = True):  # fmt: skip
     """One DCGAN / conditional-GAN step: D on a real and a fake batch, then G on the same fakes.
 
-    batch = (x,) or (x, c) with images in [0, 1] and, for a conditional GAN, class labels c; the
-    fakes are generated for the real batch's labels, so both see the same label distribution.
+    batch = (x,) or (x, c) with images in [0, 1] and, for a conditional GAN, class labels c. The
+    fakes' labels are drawn uniformly from the `num_classes` classes, so G practises every class
+    equally often however rare it is in the data. `aux_weight` > 0 adds the AC-GAN terms (Odena et
+    al. 2017): D's auxiliary classifier learns c on the real batch, CE(C(x), c), and (with
+    `aux_on_fakes`, as Odena et al.) the requested class on the fakes, CE(C(G(z, c')), c'); G is
+    trained to make it find the requested class in the fakes. Measured on rendered faces (6
+    epochs, long hair, a noise-robust judge): projection only, 50% long hair asked with / 58%
+    asked without; + classifier on real images only, 84% / 55%; + on fakes too, 58% / 18%.
     """
     G, D = modules["G"], modules["D"]
     x = to_tanh(batch[0])
     c = batch[1] if len(batch) > 1 else None
     z = torch.randn(len(x), z_dim, device=x.device)
-    fake = G(z, c)
+    c_fake = None if c is None else torch.randint(num_classes, (len(x),), device=x.device)
+    fake = G(z, c_fake)
+    aux = aux_weight > 0 and c is not None
+    logs = {}
     # -- discriminator: maximise log D(x) + log(1 - D(G(z))); fakes detached from G
-    l_real, l_fake = D(x, c), D(fake.detach(), c)
-    loss_d = d_loss(l_real, l_fake)
+    if aux:
+        (l_real, cls_real), (l_fake, cls_fake) = (D(x, c, with_class=True),
+                                                   D(fake.detach(), c_fake, with_class=True))  # fmt: skip
+        adv_d = d_loss(l_real, l_fake)
+        ce = F.cross_entropy(cls_real, c)
+        if aux_on_fakes:
+            ce = ce + F.cross_entropy(cls_fake, c_fake)
+        loss_d = adv_d + aux_weight * ce
+        logs["aux_real_acc"] = (cls_real.argmax(1) == c).float().mean().detach()
+    else:
+        l_real, l_fake = D(x, c), D(fake.detach(), c_fake)
+        loss_d = adv_d = d_loss(l_real, l_fake)
     optimizers["D"].zero_grad(set_to_none=True)
     loss_d.backward()
+    d_norm = grad_norm(D)
     optimizers["D"].step()
     # -- generator: through the updated D
-    l_gen = D(fake, c)
-    loss_g = g_loss(l_gen, loss)
+    if aux:
+        l_gen, cls_gen = D(fake, c_fake, with_class=True)
+        adv_g = g_loss(l_gen, loss)
+        loss_g = adv_g + aux_weight * F.cross_entropy(cls_gen, c_fake)
+        logs["aux_fake_acc"] = (cls_gen.argmax(1) == c_fake).float().mean().detach()
+    else:
+        l_gen = D(fake, c_fake)
+        loss_g = adv_g = g_loss(l_gen, loss)
     optimizers["G"].zero_grad(set_to_none=True)
     loss_g.backward()
     g_norm = grad_norm(G)
@@ -75,11 +102,13 @@ def gan_step(modules, optimizers, batch, *, z_dim: int, loss: str = "nonsaturati
     return {
         # tensors: the loop sums them on the device (float64, as Python adds the .item()s)
         "loss": loss_d.detach().double() + loss_g.detach().double(),
-        "d_loss": loss_d.detach(),
-        "g_loss": loss_g.detach(),
+        "d_loss": adv_d.detach(),  # the adversarial parts (without the AC-GAN terms)
+        "g_loss": adv_g.detach(),
         "d_real": torch.sigmoid(l_real).mean().detach(),  # D(x)
         "d_fake": torch.sigmoid(l_gen).mean().detach(),  # D(G(z)) after D's update
         "g_grad_norm": g_norm,
+        "d_grad_norm": d_norm,
+        **logs,
     }
 
 
@@ -93,7 +122,8 @@ def cycle_step(modules, optimizers, batch, *, lambda_cycle: float, lambda_identi
 
     G: a -> b and F: b -> a minimise the LSGAN losses against D_b and D_a, plus
     lambda_cycle (|F(G(a)) - a|_1 + |G(F(b)) - b|_1) and lambda_identity (|G(b) - b|_1 + |F(a) - a|_1);
-    then each discriminator minimises (D(real) - 1)^2 + D(fake)^2 (halved, as in the paper).
+    then each discriminator minimises (D(real) - 1)^2 + D(fake)^2 (halved, as in the paper), on
+    fakes drawn through the image pools `pool_a`, `pool_b` when `modules` holds them.
     """
     G, Fb, Da, Db = modules["G"], modules["F"], modules["D_a"], modules["D_b"]
     a, b = to_tanh(batch[0]), to_tanh(batch[1])
@@ -105,16 +135,21 @@ def cycle_step(modules, optimizers, batch, *, lambda_cycle: float, lambda_identi
     loss_g = adv + lambda_cycle * cycle + lambda_identity * identity
     optimizers["G"].zero_grad(set_to_none=True)
     loss_g.backward()
+    g_norm = grad_norm(torch.nn.ModuleList([G, Fb]))
     optimizers["G"].step()
-    # -- discriminators, on detached fakes
+    # -- discriminators, on detached fakes (through the history pools when there are some)
+    fake_b, fake_a = fake_b.detach(), fake_a.detach()
+    if "pool_b" in modules:
+        fake_b, fake_a = modules["pool_b"](fake_b), modules["pool_a"](fake_a)
     loss_d = 0.5 * (
         lsgan_loss(Db(b), True)
-        + lsgan_loss(Db(fake_b.detach()), False)
+        + lsgan_loss(Db(fake_b), False)
         + lsgan_loss(Da(a), True)
-        + lsgan_loss(Da(fake_a.detach()), False)
+        + lsgan_loss(Da(fake_a), False)
     )
     optimizers["D"].zero_grad(set_to_none=True)
     loss_d.backward()
+    d_norm = grad_norm(torch.nn.ModuleList([Da, Db]))
     optimizers["D"].step()
     return {  # tensors, summed by the loop on the device
         "loss": loss_g.detach().double() + loss_d.detach().double(),
@@ -122,6 +157,8 @@ def cycle_step(modules, optimizers, batch, *, lambda_cycle: float, lambda_identi
         "cycle": cycle.detach(),
         "identity": identity.detach(),
         "d_loss": loss_d.detach(),
+        "g_grad_norm": g_norm,  # G and F together
+        "d_grad_norm": d_norm,  # D_a and D_b together
     }
 
 

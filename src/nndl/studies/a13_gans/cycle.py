@@ -77,7 +77,8 @@ def translate(G, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
 def cycle_section(ctx, cfg) -> dict:
     from nndl import bench
     from nndl.methods.gan import cycle_step, feature_frechet
-    from nndl.models.gans import build_gan
+    from nndl.models.gans import ImagePool, build_gan
+    from nndl.studies.a13_gans.dcgan import curves
     from nndl.train import ArrayData, ModulesTrainable, fit
 
     rep = ctx.report
@@ -85,21 +86,35 @@ def cycle_section(ctx, cfg) -> dict:
     a, b = d["a"], d["b"]
     rep.section(f"CycleGAN: {a}s -> {b}s and back")
     kw = dict(width=cfg.cycle_width, num_blocks=cfg.cycle_blocks, d_width=cfg.cycle_d_width,
-              d_layers=cfg.cycle_d_layers)  # fmt: skip
+              d_layers=cfg.cycle_d_layers, skip=cfg.cycle_skip)  # fmt: skip
     torch.manual_seed(ctx.seed)
     G, D_b = build_gan("cyclegan", **kw)  # G: a -> b, judged by D_b
     F, D_a = build_gan("cyclegan", **kw)  # F: b -> a, judged by D_a
     rep.text(
         f"Zhu et al.'s CycleGAN: two ResNet generators (c7s1-{cfg.cycle_width}, two stride-2 "
         f"convolutions, {cfg.cycle_blocks} residual blocks, two transposed convolutions, c7s1-3; "
-        f"instance norm, reflection padding; {bench.count_params(G):,} parameters each), G: {a} "
+        f"instance norm, reflection padding; {bench.count_params(G):,} parameters each"
+        + (
+            ", plus a skip from input to output, out = tanh(atanh(x) + net(x)), not in the paper: "
+            "the network learns only the change and starts near the identity, without which "
+            "it could not even reproduce its input within this budget"
+            if cfg.cycle_skip
+            else ""
+        )
+        + f"), G: {a} "
         f"-> {b} and F: {b} -> {a}, and two PatchGAN discriminators ({cfg.cycle_d_layers} stride-2 "
         f"layers, {bench.count_params(D_b):,} parameters each) that score overlapping patches. "
         f"Unpaired training: the {a}s and {b}s show different people, so only the cycle "
         f"F(G(a)) = a ties a translation to its input. Least-squares adversarial losses (the "
         f"paper's), cycle L1 weighted {cfg.lambda_cycle} and identity L1 weighted "
         f"{cfg.lambda_identity}; Adam (lr {cfg.cycle_lr}, beta1 0.5), batch "
-        f"{cfg.cycle_batch_size}, {cfg.cycle_num_epochs} epochs; no history buffer of fakes."
+        f"{cfg.cycle_batch_size}, {cfg.cycle_num_epochs} epochs; "
+        + (
+            f"the discriminators see fakes through a history pool of {cfg.cycle_pool} (half the "
+            f"time an older fake instead of the newest)."
+            if cfg.cycle_pool
+            else "no history pool of fakes."
+        )
     )
     rep.math(
         r"L = L_{GAN}(G, D_b) + L_{GAN}(F, D_a) + \lambda_{cyc}\big(\lVert F(G(a)) - a\rVert_1 + "
@@ -116,8 +131,13 @@ def cycle_section(ctx, cfg) -> dict:
         "D": torch.optim.Adam([*D_a.parameters(), *D_b.parameters()], cfg.cycle_lr, betas=betas),
     }
     step = partial(cycle_step, lambda_cycle=cfg.lambda_cycle, lambda_identity=cfg.lambda_identity)
-    trainable = ModulesTrainable({"G": G, "F": F, "D_a": D_a, "D_b": D_b}, optimizers, step,
-                                 device=ctx.device)  # fmt: skip
+    modules = {"G": G, "F": F, "D_a": D_a, "D_b": D_b}
+    if cfg.cycle_pool:  # modules, so that checkpoints keep the pools' contents
+        shape = (3, cfg.cycle_image_size, cfg.cycle_image_size)
+        modules.update(
+            pool_a=ImagePool(cfg.cycle_pool, shape), pool_b=ImagePool(cfg.cycle_pool, shape)
+        )
+    trainable = ModulesTrainable(modules, optimizers, step, device=ctx.device)
     test_a, test_b = tensors(d["test_a"]), tensors(d["test_b"])
     show = test_a[:8]
     keep = set(
@@ -133,6 +153,9 @@ def cycle_section(ctx, cfg) -> dict:
                   batch_size=cfg.cycle_batch_size, seed=ctx.seed,
                   checkpoint_dir=ctx.checkpoint_dir, resume=ctx.resume, on_epoch_end=on_epoch_end)  # fmt: skip
     ctx.timings["cyclegan_epoch_s"] = history.epoch_seconds
+    ctx.metrics["cyclegan_curves"] = curves(
+        history, ("cycle", "identity", "g_adv", "d_loss", "g_grad_norm", "d_grad_norm")
+    )
     # -- scores on held-out images
     fake_b, fake_a = translate(G, test_a), translate(F, test_b)
     rec_a, rec_b = translate(F, fake_b), translate(G, fake_a)

@@ -64,7 +64,7 @@ def two_rows(groups: dict):
 def gan_curves(runs: dict, floor: float):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
     for label, r in runs.items():
         h = r["history"]
         e = h.series("epoch")
@@ -72,12 +72,15 @@ def gan_curves(runs: dict, floor: float):
         axes[0].plot(e, h.series("train_g_loss"), marker="s", label=f"{label}: G loss")
         axes[1].plot(e, h.series("train_d_real"), marker="o", label=f"{label}: D(x)")
         axes[1].plot(e, h.series("train_d_fake"), marker="s", label=f"{label}: D(G(z))")
+        axes[2].plot(e, h.series("train_d_grad_norm"), marker="o", label=f"{label}: D")
+        axes[2].plot(e, h.series("train_g_grad_norm"), marker="s", label=f"{label}: G")
         fd = r["fd_curve"]
-        axes[2].plot(sorted(fd), [fd[k] for k in sorted(fd)], marker="o", label=label)
-    axes[2].axhline(floor, color="grey", ls="--", lw=1, label="real vs real (floor)")
-    axes[0].set(xlabel="epoch", title="losses (mean over the epoch)")
+        axes[3].plot(sorted(fd), [fd[k] for k in sorted(fd)], marker="o", label=label)
+    axes[3].axhline(floor, color="grey", ls="--", lw=1, label="real vs real (floor)")
+    axes[0].set(xlabel="epoch", title="adversarial losses (mean over the epoch)")
     axes[1].set(xlabel="epoch", title="D's mean output", ylim=(0, 1))
-    axes[2].set(xlabel="epoch (0 = untrained)", title="Fréchet distance (judge features)",
+    axes[2].set(xlabel="epoch", title="gradient norms (mean over the epoch)", yscale="log")
+    axes[3].set(xlabel="epoch (0 = untrained)", title="Fréchet distance (judge features)",
                 yscale="log")  # fmt: skip
     for ax in axes:
         ax.legend(fontsize=7)
