@@ -364,6 +364,8 @@ def test_bad_config_values_are_one_line_errors(tmp_path):
         check_config(resolve(Config, "smoke", {"attribute": "long_hiar"}), tmp_path)
     with pytest.raises(ConfigError, match="no 'long_hair' column"):
         check_config(resolve(Config, "full", {"attribute": "long_hair"}), tmp_path)
+    with pytest.raises(ConfigError, match="cycle_pool"):
+        check_config(resolve(Config, "smoke", {"cycle_pool": -1}), tmp_path)
     with pytest.raises(ConfigError, match="power of two"):
         check_config(resolve(Config, "smoke", {"image_size": 48}), tmp_path)
     with pytest.raises(DataError, match="celeba"):

@@ -28,6 +28,8 @@ def check_config(cfg, data_root) -> None:
     for key in ("width", "z_dim", "batch_size", "judge_width", "cycle_width", "cycle_d_width"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key} must be at least 1.")
+    if cfg.cycle_pool < 0 or cfg.cgan_aux_weight < 0:
+        raise ConfigError("cycle_pool and cgan_aux_weight must be >= 0 (0 turns them off).")
     if cfg.cycle_d_layers < 1 or cfg.cycle_image_size < 2 ** (cfg.cycle_d_layers + 2):
         raise ConfigError(
             f"cycle_d_layers = {cfg.cycle_d_layers} needs images of at least "
