@@ -17,6 +17,26 @@ NLI 72% vs 61%, QA F1 44 vs lexical overlap 32.5); MiniLM, fine-tuned on a few h
 reaches ~98% sentiment and QA F1 ~98, NLI ~63%. With 1,000 examples and 3 epochs the scratch
 model stayed at the majority class on sentiment: the sentiment plateau breaks after ~400 steps.
 Reduced full run on real SST-2 dev (a few hundred steps each, CPU): scratch ~74%, MiniLM ~82%.
+(Those generated-task numbers predate the length choice, head+tail truncation, mean pooling and
+the ablation default; not re-measured since.)
+
+Real text, quick settings (`--set tasks=sentiment --set sentiment=sst2|imdb --data-root DIR`:
+~4 CPU-minutes single-threaded, pretraining included; wall time was 24-25 min under a load of ~20):
+each task's input length holds 90% of its training inputs (SST-2 phrases: 32 MiniLM tokens);
+longer texts keep their first quarter and last three quarters (Sun et al. 2019); the baseline
+trains on 65,536 tokens per epoch (2,048 SST-2 examples, 512 long reviews), 2 epochs.
+- Long reviews (aclImdb layout, 1,200 train / 800 test, ~270 MiniLM tokens each; made from SST-2
+  opinions around WikiText-2 'plot' text): majority 50.0%, bag of words 70.5%, scratch 69.2%,
+  scratch from random weights 70.0%, MiniLM (128 head+tail tokens) 89.4%.
+- SST-2 dev (4,000 training phrases): majority 50.9%, bag of words 75.0%, scratch 69.8%, scratch
+  from random weights 70.8%, MiniLM 80.5% with the dev sentences cut to the training length (32
+  tokens; 24% of them are longer), 80.9% for the same model reading them up to 128 (as now).
+  The 85% aimed at needs a larger budget: 2,000 examples x 1 epoch at lr 1e-4 gave 81.1%
+  ([CLS]), 81.3% (mean pooling), 81.5% (mean, embeddings trained), 80.7% (mean, lr 2e-4); the
+  quick run's 2,048 x 2 epochs at lr 2e-4 no more, so more examples are what is missing.
+MLM pretraining on ~60k tokens of the Python reference does not help the scratch model on real
+sentiment (-0.7 to -0.9 points against random weights), although its held-out masked-token loss
+(5.72 nats) beats word frequency (6.03 nats, most frequent piece 1.0%).
 """
 
 from __future__ import annotations
