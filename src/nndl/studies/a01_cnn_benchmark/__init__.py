@@ -31,7 +31,6 @@ from typing import ClassVar, Literal
 
 from nndl.config import opt
 from nndl.data.cifar100 import DEFAULT_CLASSES
-from nndl.data.synthetic.shapes import cached_shapes as shapes_data  # noqa: F401 (a12 uses it)
 from nndl.expect import Expect
 from nndl.registry import study
 
