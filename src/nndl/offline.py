@@ -113,3 +113,19 @@ def require_online(what: str, how: str) -> None:
     """Fail at once, naming what was needed and how to provide it without a network."""
     if not online():
         raise WeightsError(f"{what} must be downloaded, but there is no network here. {how}")
+
+
+def yolo_class():
+    """Ultralytics' `YOLO`, without its global side effect on Pillow.
+
+    Importing ultralytics replaces `PIL.Image.open` with a wrapper that, on a file Pillow cannot
+    identify, tries to install and import `pi_heif` instead of raising; every later study in the
+    same process (`nndl run all`) would then report a non-image file as a missing module. The
+    original opener is put back, so a bad image stays a clear data error.
+    """
+    from PIL import Image
+    from ultralytics import YOLO
+    from ultralytics.utils import patches
+
+    Image.open = getattr(patches, "_image_open", Image.open)
+    return YOLO

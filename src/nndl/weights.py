@@ -304,9 +304,10 @@ register(
 
 def check_coco_yolo(w: Weights) -> str:
     """A COCO detector finds a person (class 0) in scikit-image's astronaut."""
-    from ultralytics import YOLO
-
     from nndl.data.photos import load_photo
+    from nndl.offline import yolo_class
+
+    YOLO = yolo_class()
 
     r = YOLO(str(w.require())).predict(load_photo("astronaut")[..., ::-1].copy(), verbose=False)[0]
     if 0 not in r.boxes.cls.int().tolist():

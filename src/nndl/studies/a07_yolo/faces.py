@@ -115,10 +115,11 @@ def face_detectors(ctx, cfg, data: FaceData) -> list[dict]:
 
 
 def yolo_face(ctx, cfg, data: FaceData) -> dict:
-    from ultralytics import YOLO
-
     from nndl import bench
+    from nndl.offline import yolo_class
     from nndl.studies.a07_yolo import ultra, video
+
+    YOLO = yolo_class()
 
     imgsz = cfg.face_imgsz
     source = (
@@ -188,10 +189,11 @@ def haar(ctx, cfg, data: FaceData) -> dict:
 
 
 def public_yolo_face(ctx, cfg, data: FaceData) -> dict:
-    from ultralytics import YOLO
-
     from nndl import bench
+    from nndl.offline import yolo_class
     from nndl.studies.a07_yolo import ultra, video
+
+    YOLO = yolo_class()
 
     model = YOLO(cfg.face_weights)
     preds, speeds = ultra.predict_arrays(

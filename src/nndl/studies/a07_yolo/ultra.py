@@ -103,7 +103,9 @@ def train(
 
     `model_source` is a model yaml (`yolov8n.yaml`: random initialisation) or a weights file.
     """
-    from ultralytics import YOLO
+    from nndl.offline import yolo_class
+
+    YOLO = yolo_class()
 
     model = YOLO(model_source)
     args = {

@@ -71,9 +71,10 @@ def yolo_weights(model: str, weights_dir: str) -> Path:
 def scenes_models(ctx, cfg) -> dict:
     """{name: (YOLO model, provenance)}: pretrained files, or each trained from its yaml on the
     same rendered scenes (cached by settings)."""
-    from ultralytics import YOLO
-
+    from nndl.offline import yolo_class
     from nndl.studies.a07_yolo import ultra
+
+    YOLO = yolo_class()
 
     if cfg.pretrained:
         return {
