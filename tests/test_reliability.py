@@ -75,9 +75,6 @@ RESULTS: dict[tuple[str, str], str] = {}
 # Faults the catalogue found and that are not fixed yet: shown as FAIL in the table, reported by
 # pytest as xfail (not strict: a fix turns them into passes), so the rest of the suite stays green.
 OPEN = {
-    ("interrupt: kill -9 -> --resume identical", "a13"): "a13 --resume fails with KeyError: 1 in "
-    "minimax.py: train_gan's per-epoch FD curve (and snapshots) of the epochs done before the "
-    "checkpoint are not saved with it, so a resumed run lacks fd_curve[1]",
     # seen once (a SIGINT at one moment of a15's run killed it with exit -2 instead of raising
     # KeyboardInterrupt, leaving the manifest 'running'); not reproduced since
     ("interrupt: SIGINT -> interrupted", "a15"): "intermittent: a15 once died of SIGINT (exit -2)",

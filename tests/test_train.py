@@ -46,6 +46,8 @@ class Crash(Exception):
 
 
 def _crash_at(epoch_to_crash):
+    """An on_epoch_end that dies in that epoch's callback, before its checkpoint."""
+
     def hook(epoch, record):
         if epoch == epoch_to_crash:
             raise Crash
@@ -74,7 +76,7 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted_run(tmp_path):
             num_epochs=4,
             batch_size=16,
             checkpoint_dir=tmp_path / "run",
-            on_epoch_end=_crash_at(2),
+            on_epoch_end=_crash_at(3),
         )
     resumed_t = _trainable()
     resumed = fit(
@@ -89,6 +91,38 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted_run(tmp_path):
     )
     assert resumed.resumed_from == 2
     assert resumed.epochs == ref.epochs  # same floats, bit for bit
+
+
+def test_what_on_epoch_end_returns_survives_a_resume(tmp_path):
+    """Per-epoch results of the caller (a score, a sample image) are checkpointed with the model:
+    a resumed run has those of the epochs before the checkpoint too (a13's FD curve lost them)."""
+    train = _data()
+
+    def extras(t, crash_at=None):
+        def hook(epoch, record):
+            if epoch == crash_at:
+                raise Crash
+            w = next(t.model.parameters()).detach()
+            return {"w_sum": float(w.sum()), "snapshot": w[:2].clone()} if epoch % 2 else None
+
+        return hook
+
+    ref_t = _trainable()
+    ref = fit(ref_t, train, None, name="m", num_epochs=4, batch_size=16,
+              checkpoint_dir=tmp_path / "ref", on_epoch_end=extras(ref_t))  # fmt: skip
+    t = _trainable()
+    with pytest.raises(Crash):
+        fit(t, train, None, name="m", num_epochs=4, batch_size=16,
+            checkpoint_dir=tmp_path / "run", on_epoch_end=extras(t, crash_at=4))  # fmt: skip
+    t = _trainable()
+    resumed = fit(t, train, None, name="m", num_epochs=4, batch_size=16,
+                  checkpoint_dir=tmp_path / "run", resume=True, on_epoch_end=extras(t))  # fmt: skip
+    assert resumed.resumed_from == 3 and len(resumed.extras) == 4
+    assert [set(e) for e in resumed.extras] == [{"w_sum", "snapshot"}, set()] * 2
+    for a, b in zip(resumed.extras, ref.extras, strict=True):
+        assert a.get("w_sum") == b.get("w_sum")
+        if "snapshot" in a:
+            assert torch.equal(a["snapshot"], b["snapshot"])
 
 
 def test_resume_mid_epoch_from_step_checkpoint(tmp_path):
@@ -211,7 +245,7 @@ def test_modules_trainable_updates_each_module_and_resumes(tmp_path):
     assert ref.last("train_loss_b") < ref.epochs[0]["train_loss_b"] and ref.last("val_acc_b") > 0.8
     with pytest.raises(Crash):
         fit(_two_player(), train, val, name="ab", num_epochs=4, batch_size=16,
-            checkpoint_dir=tmp_path, on_epoch_end=_crash_at(2))  # fmt: skip
+            checkpoint_dir=tmp_path, on_epoch_end=_crash_at(3))  # fmt: skip
     resumed = fit(_two_player(), train, val, name="ab", num_epochs=4, batch_size=16,
                   checkpoint_dir=tmp_path, resume=True)  # fmt: skip
     assert resumed.resumed_from == 2 and resumed.epochs == ref.epochs

@@ -227,6 +227,9 @@ class History:
     epoch_seconds: list[float] = field(default_factory=list)
     lr: list[float | None] = field(default_factory=list)  # at the start of each epoch
     samples_per_s: list[float] = field(default_factory=list)  # training examples / epoch seconds
+    # what `fit`'s on_epoch_end returned after each epoch (floats, tensors): checkpointed with
+    # the rest, so that a resumed run still has the values of the epochs before the checkpoint
+    extras: list[dict] = field(default_factory=list)
     resumed_from: int = 0  # epochs already done when this process started
 
     def last(self, key: str) -> float:
@@ -436,7 +439,7 @@ def fit(
     resume: bool = False,
     checkpoint_every: int = 0,
     quiet: bool | None = None,
-    on_epoch_end: Callable[[int, dict], None] | None = None,
+    on_epoch_end: Callable[[int, dict], dict | None] | None = None,
     num_workers: int | None = None,
 ) -> History:
     """Train for `num_epochs`, evaluating `val_data` after each epoch.
@@ -447,7 +450,9 @@ def fit(
     With `resume`, training continues from that file; a finished checkpoint means training is
     skipped and the trained state restored. `num_workers` (default: `LoopOptions`) applies to a
     torch Dataset only. Per epoch, `History` records the metrics, the wall time, the learning
-    rate and the samples per second.
+    rate and the samples per second. `on_epoch_end(epoch, record)` runs after each epoch, before
+    its checkpoint; what it returns (a dict: scores, sample images) is kept in `history.extras`
+    and survives a resume.
     """
     rank, _ = dist_info()
     ckpt = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir else None
@@ -470,6 +475,7 @@ def fit(
                 "epoch_seconds": history.epoch_seconds,
                 "lr": history.lr,
                 "samples_per_s": history.samples_per_s,
+                "extras": history.extras,
                 "rng": _rng_state(),
                 "partial": mean.state() if mean else None,
             },
@@ -509,6 +515,7 @@ def fit(
             history.epoch_seconds.append(seconds)
             history.lr.append(lr)
             history.samples_per_s.append(sum(len(b) for b in batches) / seconds)
+            history.extras.append((on_epoch_end(epoch + 1, record) if on_epoch_end else None) or {})
             checkpoint(epoch + 1, 0)
             progress.end_epoch()
             log.info(
@@ -520,8 +527,6 @@ def fit(
                 "-" if lr is None else f"{lr:.3g}",
                 history.samples_per_s[-1],
             )
-            if on_epoch_end:
-                on_epoch_end(epoch + 1, record)
     return history
 
 
@@ -533,6 +538,7 @@ def _restore(trainable: Trainable, ckpt: Path, history: History) -> tuple[int, i
     history.epochs, history.epoch_seconds = state["epochs"], state["epoch_seconds"]
     history.lr = state.get("lr", [])
     history.samples_per_s = state.get("samples_per_s", [])
+    history.extras = state.get("extras") or [{} for _ in history.epochs]
     history.resumed_from = state["epoch"]
     partial = state.get("partial")  # the sums of the steps already done in that epoch
     if state.get("rows"):  # a checkpoint written before the sums: its per-step logs

@@ -145,14 +145,14 @@ def cycle_section(ctx, cfg) -> dict:
     )
     snapshots = {0: translate(G, show)}
 
-    def on_epoch_end(epoch, record):
-        if epoch in keep:
-            snapshots[epoch] = translate(G, show)
+    def on_epoch_end(epoch, record):  # kept in the checkpoints
+        return {"snapshot": translate(G, show)} if epoch in keep else None
 
     history = fit(trainable, train, None, name="cyclegan", num_epochs=cfg.cycle_num_epochs,
                   batch_size=cfg.cycle_batch_size, seed=ctx.seed,
                   checkpoint_dir=ctx.checkpoint_dir, resume=ctx.resume, on_epoch_end=on_epoch_end)  # fmt: skip
     ctx.timings["cyclegan_epoch_s"] = history.epoch_seconds
+    snapshots.update({e: x["snapshot"] for e, x in enumerate(history.extras, 1) if x})
     ctx.metrics["cyclegan_curves"] = curves(
         history, ("cycle", "identity", "g_adv", "d_loss", "g_grad_norm", "d_grad_norm")
     )

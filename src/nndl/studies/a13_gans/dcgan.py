@@ -190,17 +190,20 @@ def train_gan(ctx, cfg, name: str, G, D, train, judge, *, loss="nonsaturating", 
     snapshots: dict[int, torch.Tensor] = {0: generate(G, snap_z, snap_c)}
     fd = {0: _fd(judge.run(generate(G, score_z, score_c))[0], judge.test_feats)}
 
-    def on_epoch_end(epoch: int, record: dict) -> None:
-        fd[epoch] = _fd(judge.run(generate(G, score_z, score_c))[0], judge.test_feats)
+    def on_epoch_end(epoch: int, record: dict) -> dict:  # kept in the checkpoints
+        out = {"fd": _fd(judge.run(generate(G, score_z, score_c))[0], judge.test_feats)}
         if epoch in keep:
-            snapshots[epoch] = generate(G, snap_z, snap_c)
+            out["snapshot"] = generate(G, snap_z, snap_c)
+        return out
 
     history = fit(trainable, train, None, name=name, num_epochs=num_epochs,
                   batch_size=cfg.batch_size, seed=ctx.seed, checkpoint_dir=ctx.checkpoint_dir,
                   resume=ctx.resume, on_epoch_end=on_epoch_end)  # fmt: skip
     ctx.timings[f"{name}_epoch_s"] = history.epoch_seconds
-    if num_epochs not in fd:  # a finished checkpoint skipped training: score the restored G
-        on_epoch_end(num_epochs, {})
+    for epoch, extra in enumerate(history.extras, 1):
+        fd[epoch] = extra["fd"]
+        if "snapshot" in extra:
+            snapshots[epoch] = extra["snapshot"]
     # per-epoch means of the training signals (what GAN failure checks read)
     ctx.metrics[f"{name}_curves"] = curves(history, GAN_SIGNALS)
     return {"history": history, "fd_curve": fd, "fd": fd[num_epochs], "fd_init": fd[0],
