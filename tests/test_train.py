@@ -1,4 +1,5 @@
 import math
+import time
 
 import numpy as np
 import pytest
@@ -272,3 +273,29 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused_not_executed(tmp_path)
     with pytest.raises(NndlError, match="cannot be read"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_a_sigint_that_a_library_swallows_still_stops_fit_after_the_epoch(tmp_path):
+    """Ultralytics drops a KeyboardInterrupt raised in its data loader's __del__; the run
+    remembers the SIGINT and fit stops at the end of that epoch, checkpointed."""
+    import os
+    import signal
+
+    from nndl import interrupt
+
+    def swallow_once(epoch, record):
+        if epoch == 1:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(100):
+                    time.sleep(0.01)
+            except KeyboardInterrupt:
+                pass  # what a careless library does
+
+    with interrupt.catching(), pytest.raises(KeyboardInterrupt):
+        fit(_trainable(), _data(), None, name="m", num_epochs=3, batch_size=16,
+            checkpoint_dir=tmp_path, on_epoch_end=swallow_once)  # fmt: skip
+    interrupt.check()  # outside a run nothing is remembered
+    resumed = fit(_trainable(), _data(), None, name="m", num_epochs=3, batch_size=16,
+                  checkpoint_dir=tmp_path, resume=True)  # fmt: skip
+    assert resumed.resumed_from == 1 and len(resumed.epochs) == 3

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from nndl import config as cfg
+from nndl import interrupt
 from nndl.errors import ConfigError, NndlError
 from nndl.io import check_writable, read_json, write_json
 from nndl.registry import Study
@@ -428,7 +429,9 @@ def execute(study: Study, opts: RunOptions) -> Path:
     seed_everything(opts.seed)
     t0 = time.perf_counter()
     try:
-        study.run(ctx)
+        with interrupt.catching():
+            study.run(ctx)
+            interrupt.check()  # a Ctrl-C that a library swallowed still stops the run
         ctx.timings["total_s"] = time.perf_counter() - t0
         if ctx.is_main:
             judge(study, ctx)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from nndl import interrupt
 from nndl.errors import ConfigError, NndlError, TrainingError
 from nndl.run import dist_info
 
@@ -517,6 +518,7 @@ def fit(
             history.samples_per_s.append(sum(len(b) for b in batches) / seconds)
             history.extras.append((on_epoch_end(epoch + 1, record) if on_epoch_end else None) or {})
             checkpoint(epoch + 1, 0)
+            interrupt.check()  # a Ctrl-C swallowed inside the epoch stops here, checkpointed
             progress.end_epoch()
             log.info(
                 "%s epoch %d/%d %s lr=%s %.0f samples/s",

