@@ -80,13 +80,6 @@ OPEN = {
     ("interrupt: SIGINT -> interrupted", "a15"): "intermittent: a15 once died of SIGINT (exit -2)",
     ("interrupt: kill -9 -> --resume identical", "a15"): "follows from a15's SIGINT fault",
     ("cache: damaged artifact rebuilt", "a15"): "follows from a15's SIGINT fault",
-    # held under a loaded machine, failed on an idle one: a SIGINT that lands inside Ultralytics'
-    # training is swallowed (its InfiniteDataLoader.__del__ ignores the KeyboardInterrupt) and
-    # the run completes with exit 0 instead of stopping as interrupted
-    ("interrupt: SIGINT -> interrupted", "a07"): "a SIGINT inside Ultralytics' training can be "
-    "swallowed: the run completes (exit 0) instead of stopping as interrupted",
-    ("interrupt: kill -9 -> --resume identical", "a07"): "follows from a07's SIGINT fault",
-    ("cache: damaged artifact rebuilt", "a07"): "follows from a07's SIGINT fault",
 }
 
 

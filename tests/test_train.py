@@ -299,3 +299,29 @@ def test_a_sigint_that_a_library_swallows_still_stops_fit_after_the_epoch(tmp_pa
     resumed = fit(_trainable(), _data(), None, name="m", num_epochs=3, batch_size=16,
                   checkpoint_dir=tmp_path, resume=True)  # fmt: skip
     assert resumed.resumed_from == 1 and len(resumed.epochs) == 3
+
+
+def test_a_sigint_inside_a_finalizer_is_kept_for_later_not_printed(monkeypatch):
+    """Raised in a __del__, the KeyboardInterrupt would be printed as 'Exception ignored' with a
+    traceback and dropped: the handler only records it there, and check() raises it after."""
+    import gc
+    import os
+    import signal
+
+    from nndl import interrupt
+
+    class Loader:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside __del__
+
+    import sys
+
+    dropped = []  # what Python would print as 'Exception ignored in ...'
+    monkeypatch.setattr(sys, "unraisablehook", dropped.append)
+    with interrupt.catching():
+        Loader()
+        gc.collect()
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+    assert dropped == []

@@ -33,7 +33,8 @@ def catching():
 
     def handler(signum, frame):
         _seen["sigint"] = True
-        raise KeyboardInterrupt
+        if not _in_finalizer(frame):  # there Python would print a traceback and drop it
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -41,3 +42,12 @@ def catching():
     finally:
         signal.signal(signal.SIGINT, previous)
         _seen["sigint"] = False
+
+
+def _in_finalizer(frame) -> bool:
+    """True inside a `__del__`, where an exception is printed as 'Exception ignored' and lost."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
