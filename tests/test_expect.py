@@ -238,6 +238,23 @@ def test_run_with_seeds_writes_one_summary_and_a_verdict_per_run(tmp_path):
     assert [c["name"] for c in metrics["detectors"]] == ["VAE posterior collapse", "acc vs loss"]
     md = (runs[0] / "report.md").read_text()
     assert md.index("## Verdict") < md.index("## Checks")
+
+    # a run whose settings differ from the profile's: its numbers are shown, not judged
+    registry.study("z97", "fake-seeds", "Seeds", config=Cfg, headline=("acc",),
+                   expect=(Expect("acc", quick=(0.4, 0.45)),))(run)  # fmt: skip
+    try:
+        out = tmp_path / "changed"
+        result = CliRunner().invoke(app, ["run", "z97", "--set", "value=4", "--out", str(out)])
+    finally:
+        registry._STUDIES.pop("z97")
+    assert result.exit_code == 0, result.output
+    (folder,) = (out / "z97").iterdir()
+    v = json.loads((folder / "metrics.json").read_text())["verdict"]
+    assert v["changed"] == ["value=4"] and v["rows"][0]["status"] == "changed settings"
+    assert (
+        v["summary"]["out"] == 0 and "changed the quick profile's settings (value=4)" in v["line"]
+    )
+    assert "not judged (settings changed)" in (folder / "report.md").read_text()
     (summary,) = (tmp_path / "z97").glob("seeds-*/summary.json")
     s = json.loads(summary.read_text())
     assert s["seeds"] == [0, 1, 2] and s["numbers"]["acc"]["mean"] == pytest.approx(0.6)

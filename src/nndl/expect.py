@@ -15,7 +15,8 @@ Each study declares its expectations beside its config and passes them to `@stud
   reported ("last", or "best-val": best on a validation split; never best on the test split).
 
 `verdict(expectations, metrics, profile)` gives one row per number: value, range, in / out (or
-"missing" when the run did not produce it, "no range" for a profile without one). A number out of
+"missing" when the run did not produce it, "no range" for a profile without one, "changed
+settings" when `--set` moved the run away from the settings the ranges were measured with). A number out of
 range is not an error: the run still exits 0, the report flags it at the top, `nndl report` and the
 run's manifest show the count.
 """
@@ -87,8 +88,11 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def verdict(expectations, metrics: dict, profile: str) -> list[dict]:
-    """One row per expectation: metric, value, range, status (in | out | missing | no range)."""
+def verdict(expectations, metrics: dict, profile: str, changed=()) -> list[dict]:
+    """One row per expectation: metric, value, range, status (in | out | missing | no range |
+    changed settings). `changed`: the config fields this run set away from the profile's values
+    (`--set dataset=cifar10`); the profile's ranges were measured without them, so the numbers
+    are shown beside the ranges but not judged."""
     rows = []
     for e in expectations:
         value = _number(lookup(metrics, e.metric))
@@ -97,6 +101,8 @@ def verdict(expectations, metrics: dict, profile: str) -> list[dict]:
             status = "missing"
         elif rng is None:
             status = "no range"
+        elif changed:
+            status = "changed settings"
         elif math.isnan(value):
             status = "out"
         else:
@@ -123,11 +129,18 @@ def summary(rows: list[dict]) -> dict:
     return {"checked": count["in"] + count["out"], **count}
 
 
-def headline_line(rows: list[dict], profile: str) -> str:
+def headline_line(rows: list[dict], profile: str, changed=()) -> str:
     """The sentence at the top of a report."""
     s = summary(rows)
     if not rows:
         return "This study declares no expected ranges."
+    if changed and any(r["status"] == "changed settings" for r in rows):
+        return (
+            f"This run changed the {profile} profile's settings ({', '.join(changed)}): its "
+            f"expected ranges, measured with the profile's settings, are shown for reference, "
+            f"not judged; {len(rows) - s['missing']} of {len(rows)} headline numbers were "
+            "produced."
+        )
     if s["checked"] == 0:
         return (
             f"No expected ranges for the {profile} profile (ranges exist for quick and full); "

@@ -117,7 +117,12 @@ class Report:
         rows = []
         for r in self.verdict[1] if self.verdict else []:
             rng = "-" if r["low"] is None else f"{fmt(r['low'])} to {fmt(r['high'])}"
-            status = {"in": "in", "out": "OUT", "missing": "not produced"}.get(r["status"], "-")
+            status = {
+                "in": "in",
+                "out": "OUT",
+                "missing": "not produced",
+                "changed settings": "not judged (settings changed)",
+            }.get(r["status"], "-")
             rows.append(
                 {
                     "number": r["metric"],

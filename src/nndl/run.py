@@ -330,6 +330,18 @@ def env_info(device: str, threads: int) -> dict:
     return info
 
 
+def changed_settings(study: Study, config, profile: str) -> list[str]:
+    """'field=value' for each config field this run set away from the profile's value."""
+    import dataclasses
+
+    default = cfg.resolve(study.config, profile, {})
+    return [
+        f"{f.name}={getattr(config, f.name)}"
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(default, f.name)
+    ]
+
+
 def judge(study: Study, ctx: RunContext) -> None:
     """The verdict on the expected ranges and the metric-only detectors, into metrics and report.
 
@@ -346,10 +358,12 @@ def judge(study: Study, ctx: RunContext) -> None:
             result = None
         if result is not None:
             ctx.check(result)
-    rows = expect.verdict(study.expect, ctx.metrics, ctx.profile)
-    line = expect.headline_line(rows, ctx.profile)
+    changed = changed_settings(study, ctx.config, ctx.profile)
+    rows = expect.verdict(study.expect, ctx.metrics, ctx.profile, changed)
+    line = expect.headline_line(rows, ctx.profile, changed)
     ctx.metrics["verdict"] = {
         "profile": ctx.profile,
+        "changed": changed,
         "line": line,
         "summary": expect.summary(rows),
         "rows": rows,
