@@ -127,3 +127,16 @@ def test_mean_pooling_averages_the_real_tokens_only():
     assert head(ids, None, mask).shape == (2, 2)
     with pytest.raises(ValueError, match="pooling"):
         BertForSequenceClassification(BertModel(cfg), 2, pooling="max")
+
+
+def test_the_baseline_budget_counts_tokens_at_the_inputs_mean_length():
+    from nndl.config import resolve
+    from nndl.studies.a15_bert import Config
+
+    cfg = resolve(Config, "quick", {})
+    # short SST-2 phrases (mean 13.4 tokens, max_len 32): the budget buys examples at their mean
+    # length, not at max_len (grouped batches pad little)
+    assert cfg.baseline_cap("sentiment", False, 13.4) == int(65536 // 13.4)
+    assert cfg.baseline_cap("sentiment", False, 128) == 512  # long reviews: capped at max_len
+    assert cfg.baseline_cap("sentiment", True, 13.4) == cfg.baseline_max_train[0]  # generated
+    assert resolve(Config, "quick", {"baseline_train_tokens": 0}).baseline_cap("nli", False, 9) == 0

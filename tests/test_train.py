@@ -32,6 +32,26 @@ def test_batches_depend_only_on_seed_and_epoch():
     assert [list(x) for x in epoch_batches(10, 4, 1, 3)] != [list(x) for x in a]
 
 
+def test_length_grouped_batches_pad_less_and_cover_every_example_once():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 100, size=1000)
+    plain = epoch_batches(1000, 8, seed=1, epoch=0)
+    grouped = epoch_batches(1000, 8, seed=1, epoch=0, lengths=lengths)
+    again = epoch_batches(1000, 8, seed=1, epoch=0, lengths=lengths)
+    assert [list(b) for b in grouped] == [list(b) for b in again]  # (seed, epoch) decide it
+    assert sorted(np.concatenate(grouped)) == list(range(1000)) and len(grouped) == len(plain)
+
+    def padded(batches):  # tokens a batch costs when padded to its longest input
+        return sum(len(b) * lengths[b].max() for b in batches)
+
+    assert padded(grouped) < 0.7 * padded(plain)
+    # the batch order is shuffled too: not longest-first throughout the epoch
+    firsts = [lengths[b].max() for b in grouped[:20]]
+    assert firsts != sorted(firsts, reverse=True)
+    other = epoch_batches(1000, 8, seed=1, epoch=1, lengths=lengths)
+    assert [list(b) for b in other] != [list(b) for b in grouped]
+
+
 def test_fit_learns_and_records_history(tmp_path):
     train, val = _data(), _data(seed=1)
     t = _trainable()

@@ -122,29 +122,60 @@ def set_loop_options(options: LoopOptions) -> LoopOptions:
 # -- data -----------------------------------------------------------------------------------------
 
 
+GROUP_BATCHES = 50  # length grouping sorts windows of this many batches (as Hugging Face's)
+
+
 def epoch_batches(
-    n: int, batch_size: int, seed: int, epoch: int, *, shuffle: bool = True, drop_last=False
+    n: int,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    *,
+    shuffle: bool = True,
+    drop_last=False,
+    lengths=None,
 ) -> list:
-    """Index batches for one epoch: a permutation seeded by (seed, epoch), split for DDP ranks."""
+    """Index batches for one epoch: a permutation seeded by (seed, epoch), split for DDP ranks.
+
+    With `lengths` (one per example, e.g. tokens) the shuffled examples are grouped by length:
+    each window of GROUP_BATCHES batches is sorted by length before it is cut, and the batches
+    are shuffled again, so a batch pads to similar lengths (Hugging Face's group_by_length).
+    """
     import numpy as np
 
     if batch_size < 1:
         raise ConfigError(f"The batch size must be at least 1; got {batch_size}.")
 
-    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n) if shuffle else np.arange(n)
     rank, world = dist_info()
     if world > 1:  # every rank gets the same number of batches (pad by wrapping around)
         per_rank = math.ceil(n / world)
         order = np.resize(order, per_rank * world)[rank::world]
     stop = len(order) - (len(order) % batch_size if drop_last else 0)
+    if lengths is not None and shuffle:
+        lengths, window = np.asarray(lengths), batch_size * GROUP_BATCHES
+        order = np.concatenate(
+            [
+                chunk[np.argsort(-lengths[chunk], kind="stable")]
+                for chunk in np.split(order, range(window, len(order), window))
+            ]
+        )
+        batches = [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
     return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
 
 
 class ArrayData:
-    """Tensors or arrays indexed together: `ArrayData(x, y)[idx] -> (x[idx], y[idx])`."""
+    """Tensors or arrays indexed together: `ArrayData(x, y)[idx] -> (x[idx], y[idx])`.
 
-    def __init__(self, *arrays):
+    `lengths` (one per example, e.g. tokens): `fit` then batches examples of similar length
+    together (`epoch_batches`), which saves the padding of variable-length inputs.
+    """
+
+    def __init__(self, *arrays, lengths=None):
         self.arrays = arrays
+        self.lengths = lengths
 
     def __len__(self) -> int:
         return len(self.arrays[0])
@@ -489,7 +520,13 @@ def fit(
     with _Progress(not quiet and rank == 0) as progress:
         for epoch in range(start_epoch, num_epochs):
             t0 = time.perf_counter()
-            batches = epoch_batches(len(train_data), batch_size, seed, epoch)
+            batches = epoch_batches(
+                len(train_data),
+                batch_size,
+                seed,
+                epoch,
+                lengths=getattr(train_data, "lengths", None),
+            )
             lr = trainable.learning_rate()
             progress.start_epoch(f"{name} {epoch + 1}/{num_epochs}", len(batches))
             done = trainable.train_epoch(train_data, batches)  # e.g. Keras model.fit

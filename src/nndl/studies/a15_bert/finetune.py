@@ -64,7 +64,8 @@ def finetune(ctx, cfg: Config, task: Task, c: Contender, train, test) -> Run:
     lengths = task.lengths(
         c.tokenizer, train, test, cfg.length_coverage, task.length_cap(cfg, c.max_len)
     )
-    sub, cap = train, c.cap(task.key, task.generated(cfg), lengths.max_len) if c.cap else 0
+    per_example = min(lengths.mean, lengths.max_len)  # tokens a training input costs
+    sub, cap = train, c.cap(task.key, task.generated(cfg), per_example) if c.cap else 0
     if cap and len(train) > cap:
         sub = task.take(train, subsample(len(train), cap, ctx.seed))
     enc, targets, _ = task.encode(c.tokenizer, sub, lengths.max_len, cfg)
@@ -85,6 +86,7 @@ def finetune(ctx, cfg: Config, task: Task, c: Contender, train, test) -> Run:
         num_epochs=c.num_epochs,
         lr=c.lr,
         batch_size=c.batch_size,
+        lengths=enc["attention_mask"].sum(1),  # batches of similar lengths: little padding
     )
     t0 = time.perf_counter()
     scores = task.score(model, test_enc, test_features, test, 64, cfg)

@@ -20,13 +20,16 @@ def linear_schedule(optimizer, total_steps: int, warmup_frac: float = 0.1):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_model(ctx, name, model, arrays, step_fn, *, num_epochs, lr, batch_size, val=None):
-    """AdamW + linear schedule through the shared loop; returns (history, seconds)."""
+def train_model(
+    ctx, name, model, arrays, step_fn, *, num_epochs, lr, batch_size, val=None, lengths=None
+):
+    """AdamW + linear schedule through the shared loop; returns (history, seconds, steps).
+    With `lengths` (tokens per example) batches hold inputs of similar length (less padding)."""
     import torch
 
     from nndl.train import ArrayData, TorchTrainable, fit
 
-    data = ArrayData(*arrays)
+    data = ArrayData(*arrays, lengths=lengths)
     steps = num_epochs * math.ceil(len(data) / batch_size)
     params = [p for p in model.parameters() if p.requires_grad]  # frozen ones excluded
     decay = [p for p in params if p.ndim >= 2]
