@@ -134,30 +134,54 @@ def load_data(cfg: Config, ctx):
     expect=EXPECT,
 )
 def run(ctx) -> None:
-    from nndl import diagrams
-    from nndl.methods import backprop, trainers
-    from nndl.train import ArrayData, fit
+    from nndl.methods import trainers
 
     cfg: Config = ctx.config
-    rep = ctx.report
     if ctx.world_size > 1:
         raise ConfigError(
             "a04 trains NumPy and Keras models, which do not run data-parallel; "
             "run it in one process (without torchrun)."
         )
     backend = trainers.select_keras_backend(cfg.tape)
-
-    # -- data -------------------------------------------------------------------------------------
-    x_tr, y_tr, x_te, y_te = load_data(cfg, ctx)
+    train, test = datasets(ctx, cfg)
     layer_sizes = [28 * 28, *cfg.hidden_sizes, 10]
+    network_section(ctx, cfg, layer_sizes, train, test)
+    equations_section(ctx, layer_sizes)
+    check = gradient_check_section(ctx, cfg, layer_sizes, train)
+    runs = three_trainings(ctx, cfg, layer_sizes, backend, train, test)
+    comparison_section(ctx, cfg, runs, backend)
+    findings(ctx, cfg, check, runs)
+
+
+# == report sections ==============================================================================
+
+
+@dataclass
+class Training:
+    """One of the three trainings: its label, trainable and history."""
+
+    label: str
+    trainable: object
+    history: object = None
+
+
+def datasets(ctx, cfg: Config):
+    from nndl.train import ArrayData
+
+    x_tr, y_tr, x_te, y_te = load_data(cfg, ctx)
     ctx.provenance(
         "weights",
         f"random (He-normal hidden, LeCun-normal output; seed {ctx.seed}), trained in this run",
     )
     train, test = ArrayData(x_tr, y_tr), ArrayData(x_te, y_te)
     ctx.metrics.update(num_train=len(train), num_test=len(test))
+    return train, test
 
-    # -- the network and its graphs ---------------------------------------------------------------
+
+def network_section(ctx, cfg: Config, layer_sizes, train, test) -> None:
+    from nndl import diagrams
+
+    rep = ctx.report
     rep.section("The network")
     rep.text(
         f"A fully connected network {' → '.join(map(str, layer_sizes))}: "
@@ -178,49 +202,67 @@ def run(ctx) -> None:
         "Backward computation graph: which forward values each gradient uses",
     )
 
-    rep.section("Weight-update equations")
-    for caption, latex in backprop.update_equations(len(layer_sizes) - 1):
-        rep.math(latex, caption)
 
-    # -- gradient check ---------------------------------------------------------------------------
+def equations_section(ctx, layer_sizes) -> None:
+    from nndl.methods import backprop
+
+    ctx.report.section("Weight-update equations")
+    for caption, latex in backprop.update_equations(len(layer_sizes) - 1):
+        ctx.report.math(latex, caption)
+
+
+def gradient_check_section(ctx, cfg: Config, layer_sizes, train) -> dict:
+    """The hand-written gradients against torch autograd and central finite differences."""
+    from nndl.methods import backprop
+
+    rep = ctx.report
     rep.section("Gradient check")
     n = cfg.gradcheck_batch
-    rows = backprop.gradient_check(layer_sizes, x_tr[:n].reshape(n, -1), y_tr[:n], seed=ctx.seed)
+    x, y = train[:n]
+    rows = backprop.gradient_check(layer_sizes, x.reshape(n, -1), y, seed=ctx.seed)
     rep.table(
         rows, "gradient_check", f"Relative error of the NumPy gradients (float64, batch of {n})"
     )
-    worst_ad = max(r["rel_err_autograd"] for r in rows)
-    worst_fd = max(r["rel_err_finite_diff"] for r in rows)
-    ctx.metrics.update(max_rel_err_autograd=worst_ad, max_rel_err_finite_diff=worst_fd)
+    worst = {
+        "autograd": max(r["rel_err_autograd"] for r in rows),
+        "finite_diff": max(r["rel_err_finite_diff"] for r in rows),
+    }
+    ctx.metrics.update(
+        max_rel_err_autograd=worst["autograd"], max_rel_err_finite_diff=worst["finite_diff"]
+    )
     rep.text(
         f"Every layer's hand-derived gradient matches torch autograd to a relative error of at most "
-        f"{worst_ad:.1e} and central finite differences to {worst_fd:.1e}"
+        f"{worst['autograd']:.1e} and central finite differences to {worst['finite_diff']:.1e}"
         + (
             " (both within the 1e-6 tolerance)."
-            if worst_ad < 1e-6 and worst_fd < 1e-4
+            if worst["autograd"] < 1e-6 and worst["finite_diff"] < 1e-4
             else ": ABOVE the tolerance (1e-6 autograd, 1e-4 finite differences); the derivation is wrong."
         )
     )
+    return worst
 
-    # -- three trainings from the same initial weights --------------------------------------------
+
+def three_trainings(ctx, cfg: Config, layer_sizes, backend, train, test) -> dict[str, Training]:
+    """NumPy by hand, a gradient tape and model.fit from the same weights on the same batches."""
+    from nndl.methods import backprop, trainers
+    from nndl.train import fit
+
     init = backprop.NumpyMLP(backprop.init_params(layer_sizes, seed=ctx.seed))
     weights0 = init.get_weights()
-    tape_name = "tf.GradientTape" if backend == "tensorflow" else "Keras 3 (torch backend) tape"
     runs = {
-        "numpy": ("NumPy by hand", trainers.NumpyTrainable(init, cfg.lr)),
-        "keras_tape": (
-            tape_name,
+        "numpy": Training("NumPy by hand", trainers.NumpyTrainable(init, cfg.lr)),
+        "keras_tape": Training(
+            _tape_name(backend),
             trainers.KerasTapeTrainable(trainers.build_keras_mlp(layer_sizes, weights0), cfg.lr),
         ),
-        "keras_fit": (
+        "keras_fit": Training(
             f"Keras model.fit ({backend})",
             trainers.KerasFitTrainable(trainers.build_keras_mlp(layer_sizes, weights0), cfg.lr),
         ),
     }
-    histories = {}
-    for key, (_, trainable) in runs.items():
-        histories[key] = fit(
-            trainable,
+    for key, r in runs.items():
+        r.history = h = fit(
+            r.trainable,
             train,
             test,
             name=key,
@@ -230,7 +272,6 @@ def run(ctx) -> None:
             checkpoint_dir=ctx.checkpoint_dir,
             resume=ctx.resume,
         )
-        h = histories[key]
         ctx.metrics.update(
             {
                 f"{key}_train_loss": h.last("train_loss"),
@@ -239,21 +280,30 @@ def run(ctx) -> None:
             }
         )
         ctx.timings[f"{key}_epoch_s"] = h.epoch_seconds
-    numpy_w = runs["numpy"][1].weights()
-    drift = {
-        k: max(
-            float(np.abs(a - b).max()) for a, b in zip(numpy_w, runs[k][1].weights(), strict=True)
-        )
-        for k in ("keras_tape", "keras_fit")
-    }
-    ctx.metrics.update({f"max_weight_diff_numpy_vs_{k}": v for k, v in drift.items()})
+    numpy_w = runs["numpy"].trainable.weights()
+    ctx.metrics.update(
+        {
+            f"max_weight_diff_numpy_vs_{k}": max(
+                float(np.abs(a - b).max())
+                for a, b in zip(numpy_w, runs[k].trainable.weights(), strict=True)
+            )
+            for k in ("keras_tape", "keras_fit")
+        }
+    )
+    return runs
 
-    # -- comparison -------------------------------------------------------------------------------
+
+def _tape_name(backend: str) -> str:
+    return "tf.GradientTape" if backend == "tensorflow" else "Keras 3 (torch backend) tape"
+
+
+def comparison_section(ctx, cfg: Config, runs: dict[str, Training], backend: str) -> None:
+    rep = ctx.report
     rep.section("Three trainings: by hand, gradient tape, model.fit")
     rep.text(
         f"All three start from the same random weights (seed {ctx.seed}), see the same "
         f"{cfg.batch_size}-image batches in the same order for {cfg.num_epochs} epochs and use plain "
-        f"SGD with lr = {cfg.lr}. The tape loop is {tape_name}"
+        f"SGD with lr = {cfg.lr}. The tape loop is {_tape_name(backend)}"
         + (
             ""
             if backend == "tensorflow"
@@ -261,33 +311,42 @@ def run(ctx) -> None:
         )
         + "."
     )
-    rows = []
-    for key, (label, _) in runs.items():
-        h, secs = histories[key], histories[key].epoch_seconds
-        rows.append(
-            {
-                "training": label,
-                "final train loss": h.last("train_loss"),
-                "test loss": h.last("val_loss"),
-                "test accuracy": h.last("val_acc"),
-                "median s / epoch": float(np.median(secs)),
-                "vs NumPy": float(np.median(secs) / np.median(histories["numpy"].epoch_seconds)),
-            }
-        )
-    rep.table(rows, "comparison", "Final results (time per epoch measured in this run)")
+    rep.table(
+        _comparison_rows(runs), "comparison", "Final results (time per epoch measured in this run)"
+    )
     rep.figure(
-        _curves(histories, {k: v[0] for k, v in runs.items()}),
+        _curves({k: r.history for k, r in runs.items()}, {k: r.label for k, r in runs.items()}),
         "curves",
         "Training loss and test accuracy per epoch",
     )
+
+
+def _comparison_rows(runs: dict[str, Training]) -> list[dict]:
+    numpy_s = np.median(runs["numpy"].history.epoch_seconds)
+    return [
+        {
+            "training": r.label,
+            "final train loss": r.history.last("train_loss"),
+            "test loss": r.history.last("val_loss"),
+            "test accuracy": r.history.last("val_acc"),
+            "median s / epoch": float(np.median(r.history.epoch_seconds)),
+            "vs NumPy": float(np.median(r.history.epoch_seconds) / numpy_s),
+        }
+        for r in runs.values()
+    ]
+
+
+def findings(ctx, cfg: Config, worst: dict, runs: dict[str, Training]) -> None:
+    rows = _comparison_rows(runs)
     fastest = min(rows, key=lambda r: r["median s / epoch"])
     slowest = max(rows, key=lambda r: r["median s / epoch"])
     accs = [r["test accuracy"] for r in rows]
-    rep.section("Findings")
-    rep.bullets(
+    drift = {k: ctx.metrics[f"max_weight_diff_numpy_vs_{k}"] for k in ("keras_tape", "keras_fit")}
+    ctx.report.section("Findings")
+    ctx.report.bullets(
         [
-            f"The hand-derived gradients are right: worst relative error {worst_ad:.1e} against "
-            f"autograd, {worst_fd:.1e} against finite differences.",
+            f"The hand-derived gradients are right: worst relative error {worst['autograd']:.1e} "
+            f"against autograd, {worst['finite_diff']:.1e} against finite differences.",
             f"Same start, same batches, same updates: after {cfg.num_epochs} epochs the NumPy weights "
             f"differ from the tape loop's by at most {drift['keras_tape']:.1e} and from model.fit's by "
             f"{drift['keras_fit']:.1e} (float32 rounding in a different order), and test accuracies "
