@@ -19,7 +19,7 @@ of 1,000 classes. The smoke profile attacks a small CNN trained on rendered shap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from nndl.config import opt
 from nndl.data.photos import PHOTO_CLASSES
 from nndl.expect import Expect
 from nndl.registry import study
+from nndl.studies.a05_fgsm import figures
 
 
 @dataclass(frozen=True)
@@ -122,14 +123,45 @@ EXPECT = (
     expect=EXPECT,
 )
 def run(ctx) -> None:
-
-    from nndl.methods.fgsm import fgsm
-
     cfg: Config = ctx.config
-
     classifiers.check_options(cfg)
+    s = attack_set(ctx, cfg)  # the classifier, its images, the ones it gets right
+    _classifier_section(ctx, cfg, s)
+    if len(s.x) == 0:
+        raise RuntimeError("the classifier gets no image right; nothing to attack")
+    s.targets = _targets(cfg, s.clf, s.x, s.y)
+    with ctx.timer("demo_s"):
+        _demo_section(ctx, cfg, s)
+    with ctx.timer("sweep_s"):
+        rows = _sweep(ctx, cfg, s)
+    _sweep_section(ctx, cfg, s.clf, rows, len(s.x))
+    with ctx.timer("masking_check_s"):
+        _masking_check(ctx, s.clf, s.x, s.y, rows)
 
-    # -- the classifier and the images ------------------------------------------------------------
+
+@dataclass
+class AttackSet:
+    """The classifier, its images and clean predictions; the correctly classified ones (x, y in
+    the model's input space) are what FGSM attacks, `targets` the targeted attack's goals."""
+
+    clf: Any
+    images: Any
+    probs: Any  # clean class probabilities of every image
+    correct: Any  # which images the classifier gets right
+    x: Any
+    y: Any
+    targets: Any = None
+
+    def fgsm(self, eps255: float, targeted: bool = False):
+        from nndl.methods.fgsm import fgsm
+
+        clf = self.clf
+        goal = self.targets if targeted else self.y
+        return fgsm(clf.model, self.x, goal, eps255 / 255, targeted=targeted, lo=clf.lo,
+                    hi=clf.hi, pixel_scale=clf.pixel_scale)  # fmt: skip
+
+
+def attack_set(ctx, cfg: Config) -> AttackSet:
     with ctx.timer("classifier_s"):
         clf = classifiers.load_classifier(cfg, ctx)
     images = classifiers.attack_images(cfg, clf, ctx, max_images=cfg.num_attack)
@@ -137,43 +169,19 @@ def run(ctx) -> None:
     y_all = images.labels.to(ctx.device)
     probs = clf.predict(x_all, cfg.batch_size_eval)
     correct = probs.argmax(1) == y_all
-    clean_acc = correct.float().mean().item()
-    x, y = x_all[correct], y_all[correct]  # attack what the model gets right
-    ctx.metrics.update(clean_acc=clean_acc, num_images=len(x_all), num_attacked=len(x))
-    _classifier_section(ctx, cfg, clf, images, probs, clean_acc, len(x))
-    if len(x) == 0:
-        raise RuntimeError("the classifier gets no image right; nothing to attack")
-    targets = _targets(cfg, clf, x, y)
-
-    def attack(eps255: float, targeted: bool = False):
-        goal = targets if targeted else y
-        return fgsm(
-            clf.model,
-            x,
-            goal,
-            eps255 / 255,
-            targeted=targeted,
-            lo=clf.lo,
-            hi=clf.hi,
-            pixel_scale=clf.pixel_scale,
-        )
-
-    # -- one image, its perturbation and its adversarial twin -------------------------------------
-    with ctx.timer("demo_s"):
-        _demo_section(ctx, cfg, clf, images, x, y, targets, attack, correct)
-
-    # -- epsilon sweep and Gaussian noise of matched norms ----------------------------------------
-    with ctx.timer("sweep_s"):
-        rows = _sweep(ctx, cfg, clf, x, y, targets, attack)
-    _sweep_section(ctx, cfg, clf, rows, len(x))
-    with ctx.timer("masking_check_s"):
-        _masking_check(ctx, clf, x, y, rows)
+    s = AttackSet(clf, images, probs, correct, x_all[correct], y_all[correct])
+    ctx.metrics.update(
+        clean_acc=correct.float().mean().item(), num_images=len(x_all), num_attacked=len(s.x)
+    )
+    return s
 
 
 # -- sections --------------------------------------------------------------------------------------
 
 
-def _classifier_section(ctx, cfg, clf, images, probs, clean_acc, num_correct) -> None:
+def _classifier_section(ctx, cfg, s: AttackSet) -> None:
+    clf, images, probs = s.clf, s.images, s.probs
+    clean_acc, num_correct = ctx.metrics["clean_acc"], len(s.x)
     rep = ctx.report
     rep.section("The classifier under attack")
     if classifiers.is_small_cnn(cfg):
@@ -255,9 +263,12 @@ def _targets(cfg, clf, x, y):
     return clf.predict(x).argmin(1)
 
 
-def _demo_section(ctx, cfg, clf, images, x, y, targets, attack, correct) -> None:
+def _demo_section(ctx, cfg, s: AttackSet) -> None:
     import torch
 
+    clf, images, x, y, targets, attack, correct = (
+        s.clf, s.images, s.x, s.y, s.targets, s.fgsm, s.correct
+    )  # fmt: skip
     rep = ctx.report
     eps = cfg.demo_epsilon
     x_adv, x_tgt = attack(eps), attack(eps, targeted=True)
@@ -277,7 +288,7 @@ def _demo_section(ctx, cfg, clf, images, x, y, targets, attack, correct) -> None
     t = int(targets[i])
     rep.section("One image, its perturbation and its adversarial twin")
     rep.figure(
-        _triptych(pixels, probs, clf.class_names, eps, int(y[i]), t, name),
+        figures.triptych(pixels, probs, clf.class_names, eps, int(y[i]), t, name),
         "triptych",
         f"{name}: clean image, FGSM perturbation (amplified to fill the colour range) and "
         f"adversarial image at eps = {eps:g}/255, untargeted (top) and targeted towards "
@@ -313,9 +324,11 @@ def _demo_section(ctx, cfg, clf, images, x, y, targets, attack, correct) -> None
     )
 
 
-def _sweep(ctx, cfg, clf, x, y, targets, attack) -> list[dict]:
+def _sweep(ctx, cfg, s: AttackSet) -> list[dict]:
     """Per eps: FGSM (untargeted, targeted) and Gaussian noise of matched L-inf and L2 norms."""
     import torch
+
+    clf, x, y, targets, attack = s.clf, s.x, s.y, s.targets, s.fgsm
 
     from nndl.methods.fgsm import clamp, matched_gaussian_noise
 
@@ -426,7 +439,9 @@ def _sweep_section(ctx, cfg, clf, rows, n) -> None:
         f"probability of the true class (clean: {ctx.metrics['clean_true_p']:.1%})."
     )
     rep.figure(
-        _sweep_figure(rows), "eps_sweep", "FGSM success rate and true-class confidence versus eps"
+        figures.sweep_figure(rows),
+        "eps_sweep",
+        "FGSM success rate and true-class confidence versus eps",
     )
     rep.table(
         [
@@ -458,7 +473,7 @@ def _sweep_section(ctx, cfg, clf, rows, n) -> None:
         f"{n * cfg.noise_draws:,} noisy images per point)."
     )
     rep.figure(
-        _noise_figure(rows, ctx.metrics["clean_true_p"]),
+        figures.noise_figure(rows, ctx.metrics["clean_true_p"]),
         "noise_vs_fgsm",
         "FGSM versus Gaussian noise of matched L-infinity and L2 norm: success rate and "
         "drop of the true-class probability versus eps, and success rate versus the L2 norm "
@@ -556,123 +571,3 @@ def _findings(rows, factors, demo, n) -> list[str]:
             "directions the model hardly responds to."
         )
     return lines
-
-
-# -- figures ---------------------------------------------------------------------------------------
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _top5_bars(ax, p, class_names, true: int, target: int | None = None) -> None:
-    top = p.argsort(descending=True)[:5].tolist()[::-1]
-    colours = ["tab:green" if c == true else "tab:red" if c == target else "tab:gray" for c in top]
-    ax.barh(range(5), [float(p[c]) for c in top], color=colours)
-    for k, c in enumerate(top):
-        ax.text(min(float(p[c]), 0.78) + 0.02, k, f"{float(p[c]):.1%}", va="center", fontsize=7)
-    ax.set_yticks(range(5), [class_names[c][:18] for c in top], fontsize=8)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("probability", fontsize=8)
-    ax.tick_params(axis="x", labelsize=7)
-
-
-def _triptych(pixels, probs, class_names, eps, true, target, name):
-    plt = _plt()
-    fig, axes = plt.subplots(2, 5, figsize=(15, 6), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1]})
-    img = pixels.permute(0, 2, 3, 1).clamp(0, 1).numpy()
-    for row, (k, label) in enumerate(
-        ((1, "untargeted"), (2, f"targeted -> {class_names[target]}"))
-    ):
-        delta = img[k] - img[0]
-        amp = 0.5 + delta / (2 * max(abs(delta).max(), 1e-12))  # signed, amplified to [0, 1]
-        cells = [
-            (img[0], f"clean: {class_names[int(probs[0].argmax())]} {float(probs[0].max()):.0%}"),
-            (amp, f"perturbation ({label})\neps = {eps:g}/255, amplified"),
-            (
-                img[k],
-                f"adversarial: {class_names[int(probs[k].argmax())]} {float(probs[k].max()):.0%}",
-            ),
-        ]
-        for ax, (im, title) in zip(axes[row, :3], cells, strict=True):
-            ax.imshow(im, interpolation="nearest")
-            ax.set_title(title, fontsize=9)
-            ax.axis("off")
-        _top5_bars(axes[row, 3], probs[0], class_names, true, target if row else None)
-        axes[row, 3].set_title("top-5, clean", fontsize=9)
-        _top5_bars(axes[row, 4], probs[k], class_names, true, target if row else None)
-        extra = (
-            f"\np({class_names[target]}) = {float(probs[k, target]):.1%}, "
-            f"p({class_names[true]}) = {float(probs[k, true]):.1%}"
-            if row
-            else f"\np({class_names[true]}) = {float(probs[k, true]):.1%}"
-        )
-        axes[row, 4].set_title(f"top-5, {label}{extra}", fontsize=9)
-    fig.suptitle(f"{name}: FGSM at eps = {eps:g}/255 (green: true class, red: target)", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def _sweep_figure(rows):
-    plt = _plt()
-    eps = [r["eps (/255)"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.plot(eps, [r["fgsm success"] for r in rows], "o-", label="untargeted (prediction changes)")
-    ax1.plot(eps, [r["targeted success"] for r in rows], "s--", label="targeted (becomes target)")
-    ax1.set(ylabel="attack success rate", ylim=(-0.02, 1.02))
-    ax2.plot(eps, [r["fgsm true p"] for r in rows], "o-", color="tab:red")
-    ax2.set(ylabel="mean true-class probability", ylim=(-0.02, 1.02))
-    for ax in (ax1, ax2):
-        ax.set(xscale="log", xlabel="eps (1/255 pixel units)")
-        ax.set_xticks(eps, [f"{e:g}" for e in eps])
-        ax.minorticks_off()
-        ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def _noise_figure(rows, clean_p):
-    plt = _plt()
-    eps = [r["eps (/255)"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))
-    series = (
-        ("fgsm", "FGSM", "o-", "tab:blue"),
-        ("linf", "noise, same L-inf", "s--", "tab:orange"),
-        ("l2", "noise, same L2", "^--", "tab:green"),
-    )
-    for key, label, style, colour in series:
-        succ = "fgsm success" if key == "fgsm" else f"{key} noise success"
-        true_p = "fgsm true p" if key == "fgsm" else f"{key} noise true p"
-        l2 = "fgsm L2" if key == "fgsm" else f"{key} noise L2"
-        axes[0].plot(eps, [r[succ] for r in rows], style, color=colour, label=label)
-        axes[1].plot(eps, [clean_p - r[true_p] for r in rows], style, color=colour, label=label)
-        axes[2].plot(
-            [r[l2] for r in rows], [r[succ] for r in rows], style, color=colour, label=label
-        )
-    axes[0].set(ylabel="success rate (prediction changes)", title="success vs eps")
-    axes[1].set(
-        ylabel="confidence drop (true-class probability,\nclean minus perturbed)",
-        title="confidence drop vs eps",
-    )
-    for ax in axes[:2]:
-        ax.set(xscale="log", xlabel="eps of the FGSM perturbation (1/255)", ylim=(-0.02, 1.02))
-        ax.set_xticks(eps, [f"{e:g}" for e in eps])
-        ax.minorticks_off()
-    axes[2].set(
-        xscale="log",
-        xlabel="L2 norm of the applied perturbation (pixel units)",
-        ylabel="success rate",
-        title="success vs perturbation energy",
-        ylim=(-0.02, 1.02),
-    )
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
