@@ -187,3 +187,22 @@ def test_resume_after_kill_9_mid_epoch_with_workers_is_exact(tmp_path):
     assert h.resumed_from == 1 and h.epochs == h_ref.epochs
     for p, q in zip(ref.module.parameters(), t.module.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_cpu_channels_last_is_a_default_that_the_loop_options_override():
+    from nndl.models.small_cnn import SmallCNN
+    from nndl.train import LoopOptions, set_loop_options
+
+    def layout(**kwargs):
+        model = SmallCNN(10, 8)
+        t = TorchTrainable(model, torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+        weight = t.module.stem[0].weight
+        return t.channels_last, weight.is_contiguous(memory_format=torch.channels_last)
+
+    assert layout() == (False, False)  # CPU: contiguous unless the model asks
+    assert layout(cpu_channels_last=True) == (True, True)
+    previous = set_loop_options(LoopOptions(channels_last=False))  # --set channels_last=false
+    try:
+        assert layout(cpu_channels_last=True) == (False, False)
+    finally:
+        set_loop_options(previous)

@@ -45,11 +45,11 @@ class Config:
     depth: int = opt(4, "ViT: transformer blocks")
     num_heads: int = opt(4, "ViT: attention heads of the reference model")
     mlp_ratio: float = opt(2.0, "ViT: MLP hidden width / dim")
-    num_epochs: int = opt(10, "passes over the training set, every model")
+    num_epochs: int = opt(8, "passes over the training set, every model")
     batch_size: int = opt(64, "mini-batch size, every model")
     lr: float = opt(1e-3, "peak AdamW learning rate (one-cycle schedule), every model")
     weight_decay: float = opt(0.05, "AdamW weight decay, every model")
-    heads: tuple[int, ...] = opt((1, 2, 4, 8), "ablation: numbers of heads")
+    heads: tuple[int, ...] = opt((1, 4, 8), "ablation: numbers of heads")
     patch_embeds: tuple[str, ...] = opt(
         ("linear", "conv_stem", "overlap"), "ablation: patch embeddings"
     )
@@ -327,7 +327,13 @@ class Trainer:
         )
         name = "-".join([kind, f"{fraction:g}", *(f"{k}={v}" for k, v in sorted(changes.items()))])
         history = fit(
-            TorchTrainable(model, optimizer, device=self.ctx.device, scheduler=scheduler),
+            TorchTrainable(
+                model,
+                optimizer,
+                device=self.ctx.device,
+                scheduler=scheduler,
+                cpu_channels_last=kind == "cnn",  # SmallCNN trains 1.4x faster so on a CPU
+            ),
             train,
             test,
             name=f"a14-{name}",

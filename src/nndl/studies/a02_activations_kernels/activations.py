@@ -184,7 +184,9 @@ def train_with_activation(ctx, cfg, data, activation: str, seed: int) -> dict:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, cfg.lr, total_steps=steps, pct_start=0.25
     )
-    trainable = TorchTrainable(model, optimizer, step, device=ctx.device, scheduler=scheduler)
+    trainable = TorchTrainable(
+        model, optimizer, step, device=ctx.device, scheduler=scheduler, cpu_channels_last=True
+    )
     history = fit(
         trainable,
         ArrayData(x_tr, y_tr),
