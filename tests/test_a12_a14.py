@@ -47,6 +47,15 @@ def test_baselines_match_the_vit_parameter_budget():
         assert abs(bench.count_params(model) - budget) < 0.15 * budget
 
 
+def test_sampling_noise_is_twice_the_standard_error_of_the_gap():
+    from nndl.studies.a14_vit import sampling_noise
+
+    assert sampling_noise(0.5, 0.5, 1000) == pytest.approx(2 * (0.5 / 1000) ** 0.5)
+    # the same gap is noise on 100 test images and a difference on 10,000
+    assert 0.12 - 0.10 < sampling_noise(0.12, 0.10, 100)
+    assert 0.12 - 0.10 > sampling_noise(0.12, 0.10, 10_000)
+
+
 @pytest.mark.parametrize(
     "study,args,message",
     [

@@ -10,11 +10,12 @@ How much data does it need against the CNN?
 
 The scratch ViT (`nndl.models.vit`) loads timm's VisionTransformer state dict and gives the same
 outputs to 1e-5 (tests/test_vit.py); `benchmarks/vit_speed.py` times it against timm.
-What to expect (quick; 20 classes, chance 5 %): the CNN near 50 %, the ViT near 12 % and the fully
-connected network near 11 %: 5,000 rendered images and 10 epochs are far too little for a ViT,
-which must learn locality from data. On 6,000 real Tiny ImageNet images (20 classes, 32 px) the
-ViT reaches ~32 %, the fully connected network ~23 %, the CNN ~55 %. The ablations and data
-efficiency tables say which ViT choices matter at this scale.
+What to expect (quick; 20 classes, chance 5 %; 270 s on 2 cores): the CNN near 47 %, the ViT
+near 11 % and the fully connected network near 11 %: 5,000 rendered images and 8 epochs are far
+too little for a ViT, which must learn locality from data; a convolutional stem (which gives it
+that locality) is the one ablation that clearly helps (~18 %). On 6,000 real Tiny ImageNet images
+(20 classes, 32 px, 10 epochs) the ViT reaches ~32 %, the fully connected network ~23 %, the CNN
+~54 %. The ablations and data efficiency tables say which ViT choices matter at this scale.
 """
 
 from __future__ import annotations
@@ -108,14 +109,15 @@ class Config:
 
 # What the headline numbers should be (the verdict table that opens the report; nndl.expect).
 # Test accuracy on 20 classes (chance 0.05), last epoch. Quick: rendered shapes standing in for
-# 20 ImageNet classes, measured CNN 0.49, ViT 0.12, FC 0.115. Full: 20 Tiny ImageNet classes.
+# 20 ImageNet classes, measured CNN 0.47, ViT 0.11, FC 0.11 (a ViT at chance, 0.05, is out).
+# Full: 20 Tiny ImageNet classes.
 _SMALL_DATA = (
     "ViTs from scratch on Tiny ImageNet (200 classes, 64 px): ~57% (Lee et al. 2021, 'Vision "
     "Transformer for Small-Size Datasets', Table 2), no better than ResNets trained alike; 20 of "
     "its classes are easier"
 )
 EXPECT = (
-    Expect("acc_vit", quick=(0.05, 0.6), full=(0.3, 0.85), source=_SMALL_DATA),
+    Expect("acc_vit", quick=(0.07, 0.6), full=(0.3, 0.85), source=_SMALL_DATA),
     Expect("acc_cnn", quick=(0.3, 0.85), full=(0.4, 0.9), source=_SMALL_DATA),
     Expect(
         "acc_fc",
@@ -356,6 +358,7 @@ class Trainer:
             "train_s": seconds,
             "train_images_per_s": len(train) * cfg.num_epochs / max(seconds, 1e-9),
             "num_train": len(train),
+            "num_test": len(test),
         }
         self.done[key] = out
         return out
@@ -533,11 +536,17 @@ def findings(ctx, cfg, main, ablations, efficiency, speed) -> None:
     rep = ctx.report
     rep.section("Findings")
     vit, fc, cnn = main["vit"], main["fc"], main["cnn"]
+    n_test = vit["num_test"]
 
     def best(rows, key):
         top = max(rows, key=lambda r: r["test acc"])
         low = min(rows, key=lambda r: r["test acc"])
-        return f"best {top[key]} ({top['test acc']:.1%}), worst {low[key]} ({low['test acc']:.1%})"
+        noise = sampling_noise(top["test acc"], low["test acc"], n_test)
+        verdict = "beyond" if top["test acc"] - low["test acc"] > noise else "within"
+        return (
+            f"best {top[key]} ({top['test acc']:.1%}), worst {low[key]} ({low['test acc']:.1%}), "
+            f"{verdict} the test set's sampling noise (+-{noise:.1%})"
+        )
 
     small, full = efficiency[0], efficiency[-1]
     rep.bullets(
@@ -558,7 +567,9 @@ def findings(ctx, cfg, main, ablations, efficiency, speed) -> None:
             f"Heads: {best(ablations['heads'], 'num_heads')}. Patch embedding: "
             f"{best(ablations['patch'], 'patch_embed')}. Positions: "
             f"{best(ablations['pos'], 'pos_embed')}. Pooling: {best(ablations['pool'], 'pool')}.",
-            f"Data efficiency: with {small['train images']:,} images the CNN leads the ViT by "
+            f"Data efficiency: with {small['train images']:,} images the ViT reaches "
+            f"{small['ViT test acc']:.1%} (chance {1 / vit['model'].num_classes:.0%}) and the CNN "
+            f"leads it by "
             f"{small['CNN - ViT']:+.1%}; with {full['train images']:,}, by {full['CNN - ViT']:+.1%}"
             + (
                 ": the ViT closes part of the gap with more data."
@@ -572,6 +583,13 @@ def findings(ctx, cfg, main, ablations, efficiency, speed) -> None:
             f"The scratch ViT takes {speed['ratio']:.2f}x timm's time for forward + backward.",
         ]
     )
+
+
+def sampling_noise(p1: float, p2: float, n: int) -> float:
+    """Twice the standard error of the difference of two accuracies measured on n test images,
+    sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n): a gap below it can be the test set's luck. (Unpaired,
+    so conservative: both models see the same images.)"""
+    return 2 * ((p1 * (1 - p1) + p2 * (1 - p2)) / max(n, 1)) ** 0.5
 
 
 def _curves(out: dict, labels: dict):
