@@ -52,8 +52,9 @@ def test_sampling_noise_is_twice_the_standard_error_of_the_gap():
 
     assert sampling_noise(0.5, 0.5, 1000) == pytest.approx(2 * (0.5 / 1000) ** 0.5)
     # the same gap is noise on 100 test images and a difference on 10,000
-    assert 0.12 - 0.10 < sampling_noise(0.12, 0.10, 100)
-    assert 0.12 - 0.10 > sampling_noise(0.12, 0.10, 10_000)
+    gap = 0.12 - 0.10
+    assert sampling_noise(0.12, 0.10, 100) > gap
+    assert sampling_noise(0.12, 0.10, 10_000) < gap
 
 
 @pytest.mark.parametrize(
