@@ -424,6 +424,18 @@ def fetch(
         _fail(f"{len(missing)} assets missing ({why}): {', '.join(missing)}", 2)
 
 
+def _exit(code: int):
+    """Exit with `code`, ignoring SIGINT from here on. The command's work is done and written;
+    a Ctrl-C during the interpreter's teardown (a second or more after torch, transformers and
+    tokenizers ran) would raise KeyboardInterrupt in finalisers or, once the signal module is
+    finalised (it resets Python-level handlers to SIG_DFL, but leaves SIG_IGN), kill the process
+    with SIGINT: exit -2 for a run that completed."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 def main() -> None:
     from nndl.offline import guard_from_env
 
@@ -435,23 +447,23 @@ def main() -> None:
             raise
         if not _said_by_rank0(e):
             _error(str(e))
-        sys.exit(e.exit_code)
+        _exit(e.exit_code)
     except typer.Exit as e:
-        sys.exit(e.exit_code)
+        _exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
-        sys.exit(130)
+        _exit(130)
     except Exception as e:  # click usage errors and anything unexpected: one line
         if hasattr(e, "show") and hasattr(
             e, "exit_code"
         ):  # click usage errors (typer vendors click)
             e.show()
-            sys.exit(e.exit_code)
+            _exit(e.exit_code)
         if _DEBUG["on"]:
             raise
         _error(f"{type(e).__name__}: {e} (--debug shows the traceback)")
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+        _exit(1)
+    _exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
