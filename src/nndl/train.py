@@ -75,7 +75,7 @@ class LoopOptions:
     amp: Literal["auto", "off", "bf16", "fp16"] = (
         "auto"  # auto (bf16 where the GPU has it, else fp16 + GradScaler; off on CPU) | off
     )
-    channels_last: bool | None = None  # NHWC memory for CNNs; None: on for CUDA
+    channels_last: bool | None = None  # NHWC for CNNs; None: CUDA, or a model's cpu_channels_last
     compile: bool = False  # torch.compile the model
     device: str = "cpu"  # the run's device (set by nndl.run, not a --set key)
 
