@@ -14,8 +14,9 @@ What to expect: the inventory is read from the models' graphs (ReLU for the clas
 for MobileNet v2, Hardswish for MobileNet v3, SiLU for EfficientNet, GELU for ConvNeXt, with
 Sigmoid/Hardsigmoid gates in squeeze-excitation blocks). The quick activation study (RegNetX-200MF
 on the real scikit-learn digits, 6 epochs, 3 seeds each; channels_last, 1.5x faster on a CPU)
-ends at 93-94% test accuracy for ReLU, ELU, GELU, SiLU and Tanh, whose differences stay within
-the seed-to-seed spread; Hardswish starts slowest and trails (90%). No timm or torchvision model
+ends at 90-92% test accuracy for ReLU, ELU, GELU, SiLU and Tanh (seed spread 1-2 points; 93-94%
+after 8 epochs), whose differences stay within about twice that spread; Hardswish starts slowest
+and trails (82%; 90% after 8 epochs). No timm or torchvision model
 contains a deformable convolution: the layer is
 measured on its own and is an order of magnitude slower than a regular 3x3 convolution on a CPU.
 Ghost, shuffle and depthwise-separable blocks need 8-16x fewer FLOPs than a regular 3x3
