@@ -321,6 +321,27 @@ def test_a_sigint_that_a_library_swallows_still_stops_fit_after_the_epoch(tmp_pa
     assert resumed.resumed_from == 1 and len(resumed.epochs) == 3
 
 
+def test_a_sigint_that_a_library_turned_into_its_own_error_is_an_interrupt():
+    """safetensors, interrupted while reading MiniLM's weights, raised a ValueError, and the run
+    ended 'failed: Cannot read the weights' instead of 'interrupted'."""
+    import os
+    import signal
+
+    from nndl import interrupt
+
+    def read_weights():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt as e:
+            raise ValueError("Error while deserializing header") from e
+
+    with pytest.raises(KeyboardInterrupt), interrupt.catching():
+        read_weights()
+    with pytest.raises(ValueError), interrupt.catching():  # without a SIGINT: the error itself
+        raise ValueError("a real error")
+
+
 def test_a_sigint_inside_a_finalizer_is_kept_for_later_not_printed(monkeypatch):
     """Raised in a __del__, the KeyboardInterrupt would be printed as 'Exception ignored' with a
     traceback and dropped: the handler only records it there, and check() raises it after."""

@@ -5,7 +5,9 @@ inside a `__del__` (Ultralytics' InfiniteDataLoader) or an `except Exception` of
 exception is printed or dropped and the training goes on: the run would end "complete" although
 the user asked it to stop. `catching()` records every SIGINT while a study runs; `check()` (called
 by the training loop after each epoch, by wrappers of foreign trainers, and once the study
-returns) raises the KeyboardInterrupt again, so the run stops as `interrupted` and resumes.
+returns) raises the KeyboardInterrupt again, so the run stops as `interrupted` and resumes. An
+error that a library raised in place of the KeyboardInterrupt (safetensors reading a file gives
+a ValueError) leaves `catching()` as the KeyboardInterrupt it was.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def catching():
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
+    except Exception as e:
+        if _seen["sigint"]:  # a library turned the Ctrl-C into its own error (safetensors:
+            raise KeyboardInterrupt from e  # ValueError): the run was interrupted, not failed
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
         _seen["sigint"] = False
