@@ -163,10 +163,10 @@ class Config:
 # What the headline numbers should be (the verdict table that opens the report; nndl.expect).
 # dcgan_fd is a Frechet distance in the features of this study's own attribute classifier (not
 # Inception's FID): no published value applies, so full has no range. Quick: rendered faces,
-# measured DCGAN 85 (untrained) -> ~15. The conditional rates are the course's goal: samples asked
+# measured DCGAN 70 (untrained) -> 4.9. The conditional rates are the course's goal: samples asked
 # for the attribute have it, samples asked without it do not.
 EXPECT = (
-    Expect("dcgan_fd", quick=(2.0, 40.0), note="lower is better; the untrained G scores ~85"),
+    Expect("dcgan_fd", quick=(2.0, 40.0), note="lower is better; the untrained G scores ~70"),
     Expect(
         "cgan_attr_rate_on",
         quick=(0.6, 1.0),
