@@ -504,8 +504,10 @@ def data_efficiency(ctx, cfg: Config, trainer: Trainer) -> list[dict]:
     n = [r["train images"] for r in rows]
     ax.plot(n, [r["ViT test acc"] for r in rows], "o-", label="ViT")
     ax.plot(n, [r["CNN test acc"] for r in rows], "s-", label="CNN")
+    ax.axhline(1 / len(trainer.data["names"]), color="grey", ls=":", label="chance")
     ax.set(xlabel="training images", ylabel="test accuracy", xscale="log")
     ax.set_xticks(n, [str(v) for v in n])
+    ax.minorticks_off()  # only the measured sizes on the log axis
     ax.grid(alpha=0.3)
     ax.legend()
     rep.figure(fig, "data_efficiency", "Test accuracy against the number of training images")
