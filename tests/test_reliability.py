@@ -140,7 +140,7 @@ def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
         main()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
-    finally:  # main() leaves a SIGINT handler for the interpreter's teardown: not this process's
+    finally:  # main() ignores SIGINT for the interpreter's teardown: not for this test process
         signal.signal(signal.SIGINT, sigint)
     out, err = capsys.readouterr()
     return code, out, err

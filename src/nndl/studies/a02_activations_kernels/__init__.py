@@ -10,16 +10,15 @@ how large is the receptive field there?
     nndl run a02                                  # quick: ~4.5 min on 2 idle cores
     nndl run a02 --profile full --data-root DATA  # every registered timm/torchvision model scanned
 
-What to expect: the inventory is read from the models' graphs (ReLU for the classic CNNs, ReLU6
-for MobileNet v2, Hardswish for MobileNet v3, SiLU for EfficientNet, GELU for ConvNeXt, with
+What to expect: the inventory is read from the models' graphs (ReLU for the classic CNNs, ReLU6 for
+MobileNet v2, Hardswish for MobileNet v3, SiLU for EfficientNet, GELU for ConvNeXt, with
 Sigmoid/Hardsigmoid gates in squeeze-excitation blocks). The quick activation study (RegNetX-200MF
-on the real scikit-learn digits, 6 epochs, 3 seeds each; channels_last, 1.5x faster on a CPU)
-ends at 90-92% test accuracy for ReLU, ELU, GELU, SiLU and Tanh (seed spread 1-2 points; 93-94%
-after 8 epochs), whose differences stay within about twice that spread; Hardswish starts slowest
-and trails (82%; 90% after 8 epochs). No timm or torchvision model
-contains a deformable convolution: the layer is
-measured on its own and is an order of magnitude slower than a regular 3x3 convolution on a CPU.
-Ghost, shuffle and depthwise-separable blocks need 8-16x fewer FLOPs than a regular 3x3
+on the real scikit-learn digits, 6 epochs, 3 seeds each; channels_last, 1.5x faster on a CPU) ends
+at 90-92% test accuracy for ReLU, ELU, GELU, SiLU and Tanh (seed spread 1-2 points; 93-94% after 8
+epochs), whose differences stay within about twice that spread; Hardswish starts slowest and trails
+(82%; 90% after 8 epochs). No timm or torchvision model contains a deformable convolution: the
+layer is measured on its own and is an order of magnitude slower than a regular 3x3 convolution on
+a CPU. Ghost, shuffle and depthwise-separable blocks need 8-16x fewer FLOPs than a regular 3x3
 convolution of the same shape but run only 2-5x faster. The feature maps are those of the real
 ImageNet EfficientNet-Lite0 on a photograph of a cat (which it calls a tiger cat).
 

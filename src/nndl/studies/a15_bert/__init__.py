@@ -5,10 +5,10 @@ with 80/10/10 masking), pretrain it with masked language modelling, fine-tune it
 SQuAD-style extractive QA and SNLI-style inference, and compare with the same fine-tuning of a
 public pretrained BERT. The scratch architecture must load the public weights and reproduce them.
 
-    nndl run a15                                   # quick: ~4.5 min on 2 idle CPU cores, offline
+    nndl run a15                                   # quick: ~5 min on 2 idle CPU cores, offline
     nndl run a15 --profile full --data-root DATA   # WikiText-103, SST-2, SQuAD, SNLI, bert-base
 
-What to expect (quick, generated tasks, 2 idle cores, 4.5-5 min): the scratch code with
+What to expect (quick, generated tasks, 2 idle cores, 270-313 s): the scratch code with
 MiniLM's weights reproduces transformers to ~5e-6; MLM on ~60k tokens of the Python reference
 takes the held-out loss from ~6.0 to ~5.7 nats (masked-token accuracy ~9%, mostly frequent
 pieces). Fine-tuned on 4,000 generated examples per task for 5 epochs, mean-pooled, the
@@ -20,11 +20,12 @@ seeds 0/1/2, NLI ~94% (lr 1e-4 steadied sentiment, 97.5-99.5%, but left QA F1 at
 Reduced full run on real SST-2 dev (a few hundred steps each, CPU): scratch ~74%, MiniLM ~82%.
 
 Real text, quick settings (`--set tasks=sentiment --set sentiment=sst2|imdb --data-root DIR`,
-measured on an idle 2-core machine, pretraining included; the scratch rows with [CLS] pooling): each task's input length holds 90%
-of its training inputs (SST-2 phrases: 32 MiniLM tokens); longer texts keep their first quarter
-and last three quarters (Sun et al. 2019); batches group inputs of similar length (half the
-padding, the baseline only); the baseline trains on 65,536 tokens per epoch counted at the inputs' mean length
-(4,000 SST-2 phrases, the max_train cap; 512 long reviews), 2 epochs.
+measured on an idle 2-core machine, pretraining included; the scratch rows with [CLS] pooling):
+each task's input length holds 90% of its training inputs (SST-2 phrases: 32 MiniLM tokens); longer
+texts keep their first quarter and last three quarters (Sun et al. 2019); batches group inputs of
+similar length (half the padding, the baseline only); the baseline trains on 65,536 tokens per
+epoch counted at the inputs' mean length (4,000 SST-2 phrases, the max_train cap; 512 long
+reviews), 2 epochs.
 - SST-2 dev (172 s): majority 50.9%, bag of words 75.0%, scratch 70.1%, scratch from random
   weights 70.8%, MiniLM 85.3% (80.8% when the budget was counted at max_len: 2,048 phrases).
 - Long reviews (142 s; `benchmarks/make_long_reviews.py`: aclImdb layout, 1,200 train / 800
